@@ -1,0 +1,1 @@
+"""Loading, chunking, embedding and (re-)indexing of the sources folder."""

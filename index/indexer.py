@@ -1,0 +1,270 @@
+"""Incremental re-indexing: compare the sources folder with the store and do only what changed.
+
+Order of writes per file (why the store survives ``kill -9`` at any point): new chunks are added
+first, then moved chunks get new offsets, then stale chunks are deleted, and the source record
+with the file's hash is written last. A crash before the record leaves the file looking changed,
+so the next run redoes it; chunk ids are deterministic, so redoing converges to the same set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+
+from index.chunking import ChunkingConfig, chunk_source
+from index.lexical import LexicalIndex
+from index.loaders import SourceText, discover, load_bytes, read_source_bytes, relative_name
+from index.lock import IndexLock
+from index.store import Store
+from qa.domain import Chunk, IndexReport
+from qa.errors import ConfigError, SourceError
+
+
+@dataclass
+class Progress:
+    """What a progress bar needs: files and chunks done out of totals, and the current file."""
+
+    files_done: int = 0
+    files_total: int = 0
+    chunks_done: int = 0
+    chunks_total: int = 0
+    source: str = ""
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def rate(self) -> float:
+        """Chunks embedded per second so far."""
+        elapsed = time.monotonic() - self.started
+        return self.chunks_done / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, when known."""
+        rate = self.rate
+        return (self.chunks_total - self.chunks_done) / rate if rate > 0 else None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class _Plan:
+    source: str
+    status: str  # added | changed
+    record: dict[str, object]
+    chunks: list[Chunk]
+
+
+def lexical_dir(store_dir: Path) -> Path:
+    """Where the lexical cache of a store lives."""
+    return store_dir / "lexical"
+
+
+def lock_path(store_dir: Path) -> Path:
+    """The indexing lock of a store."""
+    return store_dir / "index.lock"
+
+
+def index_sources(
+    sources_dir: Path,
+    store: Store,
+    embeddings: Embeddings,
+    store_dir: Path,
+    *,
+    max_bytes: int = 20_000_000,
+    lock_timeout: float = 0.0,
+    chunking: ChunkingConfig | None = None,
+    progress: ProgressCallback | None = None,
+) -> IndexReport:
+    """Bring the store in line with ``sources_dir``, embedding only text not embedded yet.
+
+    Args:
+        sources_dir: Folder of documents.
+        store: The Chroma store.
+        embeddings: Model used for new chunks.
+        store_dir: Local folder for the lock and the lexical cache.
+        max_bytes: Files larger than this fail with a clear error.
+        lock_timeout: Seconds to wait for another indexer to finish.
+        chunking: Chunk sizes.
+        progress: Called as files and chunks are processed.
+
+    Returns:
+        The report of ``qa index --json``.
+
+    Raises:
+        ConfigError: the sources folder does not exist.
+        IndexBusyError: another process is indexing this store.
+    """
+    started = time.monotonic()
+    if not sources_dir.is_dir():
+        raise ConfigError(
+            f"Sources folder {sources_dir} does not exist; create it or set QA_SOURCES / --sources."
+        )
+    with IndexLock(lock_path(store_dir), lock_timeout):
+        report = IndexReport()
+        files, refused = discover(sources_dir)
+        for source, error in refused:
+            report.errors.append({"source": source, "error": error})
+        records = store.source_records()
+        chunk_meta = store.chunk_metadata()
+        present = {relative_name(p, sources_dir) for p in files} | {s for s, _ in refused}
+
+        state = Progress(files_total=len(files))
+        plans: list[_Plan] = []
+        for path in files:
+            rel = relative_name(path, sources_dir)
+            state.source = rel
+            plan = _plan_file(path, sources_dir, records.get(rel), max_bytes, chunking, report)
+            if plan is not None:
+                plans.append(plan)
+            else:
+                state.files_done += 1
+            if progress:
+                progress(state)
+
+        known = set(records) | {str(m["source"]) for m in chunk_meta.values()}
+        for source in sorted(known - present):
+            ids = [i for i, m in chunk_meta.items() if m["source"] == source]
+            store.delete_chunks(ids)
+            store.delete_source(source)
+            for i in ids:
+                del chunk_meta[i]
+            report.files["removed"] += 1
+            report.chunks["deleted"] += len(ids)
+
+        by_hash = {str(m["text_hash"]): i for i, m in chunk_meta.items()}
+        state.chunks_total = sum(
+            1 for p in plans for c in p.chunks if c.id not in chunk_meta and c.text_hash not in by_hash
+        )
+        for plan in plans:
+            state.source = plan.source
+            _apply(plan, store, embeddings, chunk_meta, by_hash, report, state, progress)
+            state.files_done += 1
+            if progress:
+                progress(state)
+
+        report.files["failed"] = len(report.errors)
+        for error in report.errors:
+            # Old chunks of a file that now fails stay searchable; the record says what failed.
+            previous = records.get(error["source"], {"source": error["source"], "chunks": 0})
+            store.put_source({**previous, "status": "failed", "error": error["error"]})
+        generation = store.generation()
+        if plans or report.files["removed"] or not generation:
+            generation = store.bump_generation(list(chunk_meta))
+        refresh_lexical(store, store_dir, generation)
+        report.store = {
+            "sources": len({m["source"] for m in chunk_meta.values()}),
+            "chunks": store.count(),
+        }
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
+
+
+def _plan_file(
+    path: Path,
+    root: Path,
+    record: dict[str, object] | None,
+    max_bytes: int,
+    chunking: ChunkingConfig | None,
+    report: IndexReport,
+) -> _Plan | None:
+    rel = relative_name(path, root)
+    try:
+        raw = read_source_bytes(path, root, max_bytes)
+        digest = hashlib.sha256(raw).hexdigest()
+        if record and record.get("content_hash") == digest and record.get("status") == "ok":
+            report.files["unchanged"] += 1
+            return None
+        src: SourceText = load_bytes(rel, raw)
+    except SourceError as exc:
+        report.errors.append({"source": rel, "error": exc.reason})
+        return None
+    chunks = chunk_source(src, chunking)
+    status = "changed" if record else "added"
+    rec: dict[str, object] = {
+        "source": rel,
+        "content_hash": digest,
+        "size": len(raw),
+        "kind": src.kind,
+        "title": src.title,
+        "encoding": src.encoding,
+        "pages": len(src.pages) or None,
+        "chunks": len(chunks),
+        "status": "ok",
+    }
+    return _Plan(rel, status, rec, chunks)
+
+
+def _apply(
+    plan: _Plan,
+    store: Store,
+    embeddings: Embeddings,
+    chunk_meta: dict[str, dict[str, object]],
+    by_hash: dict[str, str],
+    report: IndexReport,
+    state: Progress,
+    progress: ProgressCallback | None,
+) -> None:
+    old_ids = {i for i, m in chunk_meta.items() if m["source"] == plan.source}
+    new_ids = {c.id for c in plan.chunks}
+    fresh = [c for c in plan.chunks if c.id not in chunk_meta]
+    moved = [c for c in plan.chunks if c.id in chunk_meta and _moved(c, chunk_meta[c.id])]
+
+    reusable = store.get_embeddings([by_hash[c.text_hash] for c in fresh if c.text_hash in by_hash])
+    vectors: dict[str, list[float]] = {}
+    to_embed: list[Chunk] = []
+    for c in fresh:
+        vec = reusable.get(by_hash.get(c.text_hash, ""))
+        if vec is not None:
+            vectors[c.id] = vec
+        else:
+            to_embed.append(c)
+    batch = 64
+    for i in range(0, len(to_embed), batch):
+        part = to_embed[i : i + batch]
+        for c, vec in zip(part, embeddings.embed_documents([c.text for c in part]), strict=True):
+            vectors[c.id] = vec
+        state.chunks_done += len(part)
+        if progress:
+            progress(state)
+    if fresh:
+        store.add_chunks(fresh, [vectors[c.id] for c in fresh])
+    if moved:
+        store.update_chunk_metadata(moved)
+    stale = sorted(old_ids - new_ids)
+    store.delete_chunks(stale)
+    store.put_source({**plan.record, "indexed_at": time.time()})
+
+    for i in stale:
+        chunk_meta.pop(i, None)
+    for c in plan.chunks:
+        chunk_meta[c.id] = c.metadata()
+        by_hash.setdefault(c.text_hash, c.id)
+    report.files[plan.status] += 1
+    report.chunks["embedded"] += len(to_embed)
+    report.chunks["reused"] += len(plan.chunks) - len(to_embed)
+    report.chunks["deleted"] += len(stale)
+
+
+def _moved(chunk: Chunk, meta: dict[str, object]) -> bool:
+    stored = {k: meta.get(k) for k in ("source", "start", "end", "ordinal", "page")}
+    return stored != {k: chunk.metadata().get(k) for k in stored}
+
+
+def refresh_lexical(store: Store, store_dir: Path, generation: str) -> LexicalIndex:
+    """The lexical index for ``generation``: the cache on disk, or rebuilt from the store."""
+    folder = lexical_dir(store_dir)
+    cached = LexicalIndex.load(folder)
+    if cached is not None and cached.generation == generation:
+        return cached
+    built = LexicalIndex.build(((c.id, c.text) for c in store.iter_chunks()), generation)
+    try:
+        built.save(folder)
+    except OSError:
+        pass  # a read-only store still answers; the index is rebuilt in memory next time
+    return built

@@ -1,0 +1,200 @@
+"""The Chroma side of the index: chunks with vectors, per-source records, and a generation stamp.
+
+Everything that must be shared between app instances lives in Chroma (embedded or server), so
+the lexical index beside it is only a cache that can always be rebuilt from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from qa.domain import Chunk
+from qa.errors import ConfigError, StoreError
+
+CHUNKS = "qa_chunks"
+SOURCES = "qa_sources"
+META = "qa_meta"
+_GEN_ID = "generation"
+_BATCH = 2000
+
+
+def make_client(store_dir: Path, chroma_url: str | None = None) -> Any:
+    """A Chroma client: ``HttpClient`` for a server URL, else ``PersistentClient`` in the store."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if chroma_url:
+        from urllib.parse import urlparse
+
+        url = urlparse(chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"QA_CHROMA_URL must look like http://host:port, got {chroma_url!r}")
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=settings,
+            )
+        except Exception as exc:  # chromadb raises bare ValueError/ConnectionError variants
+            raise StoreError(f"Cannot reach the Chroma server at {chroma_url}: {exc}") from exc
+    store_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(store_dir / "chroma"), settings=settings)
+
+
+class Store:
+    """Chunks, source records and the index generation in one Chroma database."""
+
+    def __init__(self, client: Any, model: str, dimension: int) -> None:
+        self.client = client
+        self.model = model
+        self.dimension = dimension
+        self.chunks = client.get_or_create_collection(
+            CHUNKS,
+            embedding_function=None,
+            metadata={"hnsw:space": "cosine", "embedding_model": model, "dimension": dimension},
+        )
+        stored_model = (self.chunks.metadata or {}).get("embedding_model")
+        if stored_model and stored_model != model:
+            raise StoreError(
+                f"This store was built with the embedding model {stored_model!r}, not {model!r}. "
+                "Use another store folder (--store) or delete this one and index again."
+            )
+        # Chroma wants a vector with every record; these two hold records only.
+        self.sources = client.get_or_create_collection(SOURCES, embedding_function=None)
+        self.meta = client.get_or_create_collection(META, embedding_function=None)
+
+    # chunks ---------------------------------------------------------------------------------
+    def count(self) -> int:
+        """Number of chunks stored."""
+        return int(self.chunks.count())
+
+    def chunk_metadata(self) -> dict[str, dict[str, Any]]:
+        """Every chunk's metadata by id (no vectors, no text)."""
+        out: dict[str, dict[str, Any]] = {}
+        for ids, _docs, metas in self._pages(self.chunks, ["metadatas"]):
+            out.update(zip(ids, metas, strict=True))
+        return out
+
+    def iter_chunks(self) -> Iterator[Chunk]:
+        """Every stored chunk with its text."""
+        for ids, docs, metas in self._pages(self.chunks, ["documents", "metadatas"]):
+            for chunk_id, doc, meta in zip(ids, docs, metas, strict=True):
+                yield Chunk.from_record(chunk_id, doc or "", meta)
+
+    def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """Chunks by id, in the order found."""
+        if not ids:
+            return []
+        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
+        return [
+            Chunk.from_record(i, d or "", m)
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
+
+    def get_embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors by id, so unchanged text is never embedded twice."""
+        out: dict[str, list[float]] = {}
+        for i in range(0, len(ids), _BATCH):
+            got = self.chunks.get(ids=list(ids[i : i + _BATCH]), include=["embeddings"])
+            for chunk_id, vec in zip(got["ids"], got["embeddings"], strict=True):
+                out[chunk_id] = [float(x) for x in vec]
+        return out
+
+    def add_chunks(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        """Insert or replace chunks with their vectors."""
+        for i in range(0, len(chunks), _BATCH):
+            part = chunks[i : i + _BATCH]
+            self.chunks.upsert(
+                ids=[c.id for c in part],
+                embeddings=[list(v) for v in vectors[i : i + _BATCH]],
+                documents=[c.text for c in part],
+                metadatas=[c.metadata() for c in part],
+            )
+
+    def update_chunk_metadata(self, chunks: Sequence[Chunk]) -> None:
+        """New offsets for chunks whose text did not change (no re-embedding)."""
+        for i in range(0, len(chunks), _BATCH):
+            part = chunks[i : i + _BATCH]
+            self.chunks.update(ids=[c.id for c in part], metadatas=[c.metadata() for c in part])
+
+    def delete_chunks(self, ids: Sequence[str]) -> None:
+        """Remove chunks by id."""
+        for i in range(0, len(ids), _BATCH):
+            self.chunks.delete(ids=list(ids[i : i + _BATCH]))
+
+    def query(self, vector: Sequence[float], k: int) -> list[tuple[Chunk, float]]:
+        """Nearest chunks with cosine similarity (1 - cosine distance)."""
+        n = min(k, self.count())
+        if n == 0:
+            return []
+        res = self.chunks.query(
+            query_embeddings=[list(vector)],
+            n_results=n,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            (Chunk.from_record(i, d or "", m), 1.0 - float(dist))
+            for i, d, m, dist in zip(
+                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0],
+                strict=True,
+            )
+        ]
+
+    # sources ----------------------------------------------------------------------------------
+    def source_records(self) -> dict[str, dict[str, Any]]:
+        """Per-source records (hash, size, chunks, status, error, ...) by source name."""
+        out: dict[str, dict[str, Any]] = {}
+        for _ids, _docs, metas in self._pages(self.sources, ["metadatas"]):
+            for meta in metas:
+                out[str(meta["source"])] = dict(meta)
+        return out
+
+    def put_source(self, record: dict[str, Any]) -> None:
+        """Write a source record; written last, so a crash before it means 'redo this file'."""
+        clean = {k: v for k, v in record.items() if v is not None}
+        self.sources.upsert(ids=[_source_id(record["source"])], embeddings=[[0.0]], metadatas=[clean])
+
+    def delete_source(self, source: str) -> None:
+        """Forget a source record."""
+        self.sources.delete(ids=[_source_id(source)])
+
+    # generation -------------------------------------------------------------------------------
+    def generation(self) -> str:
+        """Stamp that changes whenever the set of chunks changes (keys the lexical cache)."""
+        got = self.meta.get(ids=[_GEN_ID], include=["metadatas"])
+        if got["ids"]:
+            return str(got["metadatas"][0].get("value", ""))
+        return ""
+
+    def bump_generation(self, chunk_ids: Sequence[str]) -> str:
+        """Record the stamp for this exact set of chunk ids."""
+        digest = hashlib.sha256("\n".join(sorted(chunk_ids)).encode()).hexdigest()[:24]
+        self.meta.upsert(
+            ids=[_GEN_ID],
+            embeddings=[[0.0]],
+            metadatas=[{"value": digest, "updated_at": time.time()}],
+        )
+        return digest
+
+    @staticmethod
+    def _pages(collection: Any, include: list[str]) -> Iterator[tuple[list[str], list[Any], list[Any]]]:
+        offset = 0
+        while True:
+            got = collection.get(limit=_BATCH, offset=offset, include=include)
+            ids = got["ids"]
+            if not ids:
+                return
+            docs = got.get("documents") or [None] * len(ids)
+            metas = got.get("metadatas") or [{}] * len(ids)
+            yield ids, docs, metas
+            offset += len(ids)
+
+
+def _source_id(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:32]

@@ -1,0 +1,122 @@
+"""Sentence splitting with character offsets, and the tokenizer shared by every lexical step."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import Stemmer
+
+# Words that end with a period without ending a sentence. Lower-case, no trailing dot.
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof sr jr st mt vs etc al fig figs eq eqs no nos vol pp ed eds inc ltd co corp
+    dept univ gen gov sen rep rev hon jan feb mar apr jun jul aug sep sept oct nov dec approx ca cf
+    e.g i.e u.s u.k u.n a.m p.m""".split()
+)
+# A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace.
+_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+_WORD_BEFORE = re.compile(r"(\S+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A piece of text at ``[start, end)`` of the text it was cut from."""
+
+    start: int
+    end: int
+    text: str
+    paragraph_end: bool = False
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    """True when the period at ``dot`` closes an abbreviation or an initial, not a sentence."""
+    match = _WORD_BEFORE.search(text, 0, dot)
+    if not match:
+        return False
+    word = match.group(1).lstrip("(\"'“‘[").lower()
+    if word in _ABBREVIATIONS:
+        return True
+    # Initials ("J." in "John J. Smith", "U.S."): one letter, possibly dotted sequences.
+    return bool(re.fullmatch(r"(?:[a-z]\.)*[a-z]", word))
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
+    """Split ``text[start:end]`` into sentences with absolute offsets.
+
+    Newlines end a sentence too (news lines, headings, list items). Leading and trailing
+    whitespace is excluded from each span, so ``text[s.start:s.end] == s.text`` always.
+
+    Args:
+        text: The whole text.
+        start: Where to begin.
+        end: Where to stop (default: end of text).
+
+    Returns:
+        Sentences in order; ``paragraph_end`` marks the last sentence before a line break.
+    """
+    end = len(text) if end is None else end
+    spans: list[Span] = []
+    for line_start, line_end, para_end in _lines(text, start, end):
+        pos = line_start
+        for m in _END.finditer(text, line_start, line_end):
+            dot = m.start()
+            if text[dot] == "." and _is_abbreviation(text, dot):
+                continue
+            _emit(text, pos, m.end(), spans, False)
+            pos = m.end()
+        _emit(text, pos, line_end, spans, para_end)
+    return spans
+
+
+def _lines(text: str, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
+    pos = start
+    while pos < end:
+        nl = text.find("\n", pos, end)
+        if nl == -1:
+            yield pos, end, True
+            return
+        yield pos, nl, True
+        pos = nl + 1
+
+
+def _emit(text: str, a: int, b: int, out: list[Span], para_end: bool) -> None:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    if b > a:
+        out.append(Span(a, b, text[a:b], para_end))
+    elif para_end and out:
+        last = out[-1]
+        out[-1] = Span(last.start, last.end, last.text, True)
+
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are aren't as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it its
+    itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them themselves
+    then there these they this those through to too under until up very was we were what when
+    where which while who whom why will with would you your yours yourself yourselves also may
+    might must shall s t don doesn didn isn wasn weren won wouldn shouldn couldn whose
+    tell say said says according""".split()
+)
+_TOKEN = re.compile(r"[\w][\w'’\-]*", re.UNICODE)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
+    """Lower-cased, stemmed word tokens; stop words dropped unless asked to keep them."""
+    words = []
+    for raw in _TOKEN.findall(text.lower()):
+        for word in re.split(r"[-'’]", raw):
+            if word and (keep_stopwords or word not in STOPWORDS):
+                words.append(word)
+    return _stemmer().stemWords(words)  # type: ignore[no-any-return]

@@ -1,0 +1,300 @@
+"""The extractive answerer: whole sentences from retrieved chunks, quoted verbatim and cited.
+
+It needs no LLM. It scores each candidate sentence against the question, refuses when the best
+evidence does not address the question, and otherwise picks the few sentences that answer it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from index.lexical import LexicalIndex
+from index.text import split_sentences, tokenize
+from qa.domain import Answer, Citation, ScoredChunk
+from qa.sources import SourceReader
+from qa.verify import verify_citations
+
+REFUSAL = "The sources don't answer this."
+
+# Question words and fillers that say nothing about the topic.
+_GENERIC = frozenset(
+    tokenize(
+        "how many much what which who whom whose when where why does did do is are was were "
+        "please explain describe give list name mention mentioned kind type article source sources "
+        "document text report happen happened",
+        keep_stopwords=True,
+    )
+)
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
+    r"fifty|hundred|thousand|million|billion|dozen|several|few)\b",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    r"\b(1[5-9]\d\d|20\d\d)\b|\d{1,2}[./]\d{1,2}[./]\d{2,4}|\b(january|february|march|april|may|"
+    r"june|july|august|september|october|november|december|monday|tuesday|wednesday|thursday|"
+    r"friday|saturday|sunday|yesterday|today|century|decade)\b",
+    re.IGNORECASE,
+)
+_PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w’'-]*[A-Za-z0-9])")
+
+
+class Searcher(Protocol):
+    """What the answerer needs from retrieval (``qa.retrieval.SearchEngine`` fits)."""
+
+    embeddings: Embeddings
+
+    def search(self, query: str, k: int, mode: str = ...) -> list[ScoredChunk]: ...  # noqa: D102
+
+    def lexical(self) -> LexicalIndex: ...  # noqa: D102
+
+
+@dataclass
+class Candidate:
+    """A sentence of a retrieved chunk, with absolute offsets in its source."""
+
+    hit: ScoredChunk
+    start: int
+    end: int
+    text: str
+    dense: float = 0.0
+    coverage: float = 0.0
+    score: float = 0.0
+    terms: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """Weights and thresholds, calibrated on development questions (see ``qa eval answers``)."""
+
+    dense_weight: float = 0.6
+    coverage_weight: float = 0.4
+    rank_weight: float = 0.05
+    min_support: float = 0.45
+    min_coverage: float = 0.34
+    strong_dense: float = 0.62
+    max_quotes: int = 3
+    keep_ratio: float = 0.85
+    related: int = 3
+
+
+class ExtractiveAnswerer:
+    """Answers with verified quotes only; see the module docstring."""
+
+    name = "extractive"
+
+    def __init__(
+        self,
+        engine: Searcher,
+        reader: SourceReader,
+        *,
+        k: int = 6,
+        mode: str = "hybrid",
+        config: AnswerConfig | None = None,
+    ) -> None:
+        self.engine = engine
+        self.reader = reader
+        self.k = k
+        self.mode = mode
+        self.config = config or AnswerConfig()
+        self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    # public ----------------------------------------------------------------------------------
+    def answer(self, question: str, history: list[str] | None = None) -> Answer:
+        """Answer ``question``; ``history`` holds earlier questions of the conversation."""
+        question = question.strip()
+        query = _retrieval_query(question, history or [])
+        hits = self.engine.search(query, self.k, self.mode)  # type: ignore[arg-type]
+        candidates = self.score(question, query, hits)
+        if not candidates:
+            return Answer(question=question, answer=REFUSAL, refused=True)
+        chosen, reason = self.select(question, query, candidates)
+        if not chosen:
+            related = self._citations(candidates[: self.config.related])
+            related, warnings = verify_citations(related, self.reader)
+            return Answer(
+                question=question,
+                answer=REFUSAL,
+                refused=True,
+                related=related,
+                warnings=[reason, *warnings] if reason else warnings,
+            )
+        citations, warnings = verify_citations(self._citations(chosen), self.reader)
+        if not citations:
+            return Answer(question=question, answer=REFUSAL, refused=True, warnings=warnings)
+        citations = [c.model_copy(update={"n": n}) for n, c in enumerate(citations, 1)]
+        text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
+        return Answer(
+            question=question, answer=text, refused=False, citations=citations, warnings=warnings
+        )
+
+    # scoring ---------------------------------------------------------------------------------
+    def score(self, question: str, query: str, hits: list[ScoredChunk]) -> list[Candidate]:
+        """Candidate sentences of the retrieved chunks, best first."""
+        cands: list[Candidate] = []
+        seen: set[tuple[str, int]] = set()
+        for hit in hits:
+            for sent in split_sentences(hit.chunk.text):
+                start = hit.chunk.start + sent.start
+                key = (hit.chunk.source, start)
+                if key in seen or len(tokenize(sent.text, keep_stopwords=True)) < 2:
+                    continue
+                seen.add(key)
+                cands.append(
+                    Candidate(hit, start, start + len(sent.text), sent.text,
+                              terms=frozenset(tokenize(sent.text)))
+                )
+        if not cands:
+            return []
+        lexical = self.engine.lexical()
+        q_terms = _key_terms(question)
+        vectors = self._vectors([c.text for c in cands])
+        qv = np.asarray(self.engine.embeddings.embed_query(query), dtype=np.float32)
+        qv /= np.linalg.norm(qv) or 1.0
+        dense = vectors @ qv
+        cfg = self.config
+        for cand, sim in zip(cands, dense, strict=True):
+            cand.dense = float(sim)
+            cand.coverage = _coverage(q_terms, cand.terms, lexical)
+            cand.score = (
+                cfg.dense_weight * cand.dense
+                + cfg.coverage_weight * cand.coverage
+                + cfg.rank_weight / (1 + cand.hit.rank)
+            )
+        cands.sort(key=lambda c: -c.score)
+        return cands
+
+    def select(
+        self, question: str, query: str, cands: list[Candidate]
+    ) -> tuple[list[Candidate], str]:
+        """The sentences that answer, or ``([], reason)`` when the evidence is not enough."""
+        cfg = self.config
+        lexical = self.engine.lexical()
+        missing = _missing_entities(question, lexical)
+        if missing:
+            return [], f"The sources never mention {', '.join(missing)}."
+        best = cands[0]
+        window = frozenset().union(*(c.terms for c in cands[:3]))
+        coverage = _coverage(_key_terms(question), window, lexical)
+        if best.score < cfg.min_support or (
+            coverage < cfg.min_coverage and best.dense < cfg.strong_dense
+        ):
+            return [], "No passage addresses the question closely enough."
+        wanted = _answer_type(question)
+        typed = [c for c in cands if _has_type(c.text, wanted)]
+        if wanted and (not typed or typed[0].score < cfg.keep_ratio * best.score):
+            return [], f"No passage gives the {wanted} the question asks for."
+        first = typed[0] if wanted else best
+        chosen = [first]
+        covered = set(first.terms)
+        for cand in cands:
+            if len(chosen) >= cfg.max_quotes or cand.score < cfg.keep_ratio * best.score:
+                break
+            if cand in chosen or any(_near_duplicate(cand.text, c.text) for c in chosen):
+                continue
+            new_source = all(cand.hit.chunk.source != c.hit.chunk.source for c in chosen)
+            adds_terms = bool((cand.terms - covered) & _key_terms(question))
+            if new_source or adds_terms:
+                chosen.append(cand)
+                covered |= cand.terms
+        # Readable order: by source as first chosen, then position in the source.
+        order = {s: i for i, s in enumerate(dict.fromkeys(c.hit.chunk.source for c in chosen))}
+        chosen.sort(key=lambda c: (order[c.hit.chunk.source], c.start))
+        return chosen, ""
+
+    # helpers ---------------------------------------------------------------------------------
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._sentence_vectors]
+        if missing:
+            for text, vec in zip(
+                missing, self.engine.embeddings.embed_documents(missing), strict=True
+            ):
+                arr = np.asarray(vec, dtype=np.float32)
+                self._sentence_vectors[text] = arr / (np.linalg.norm(arr) or 1.0)
+        while len(self._sentence_vectors) > 20_000:
+            self._sentence_vectors.popitem(last=False)
+        return np.stack([self._sentence_vectors[t] for t in texts])
+
+    def _citations(self, cands: list[Candidate]) -> list[Citation]:
+        return [
+            Citation(
+                n=n,
+                source=c.hit.chunk.source,
+                quote=c.text,
+                start=c.start,
+                end=c.end,
+                score=round(c.score, 4),
+                page=self._page(c),
+                chunk_id=c.hit.chunk.id,
+            )
+            for n, c in enumerate(cands, 1)
+        ]
+
+    def _page(self, cand: Candidate) -> int | None:
+        if cand.hit.chunk.page is None:
+            return None
+        try:
+            return self.reader.read(cand.hit.chunk.source).page_at(cand.start)
+        except Exception:  # the page number is a courtesy; verification reports real problems
+            return cand.hit.chunk.page
+
+
+def _retrieval_query(question: str, history: list[str]) -> str:
+    """Follow-ups ('Did he mention who she succeeded?') borrow the previous question's topic."""
+    if not history:
+        return question
+    return f"{history[-1].strip()} {question}"
+
+
+def _key_terms(question: str) -> frozenset[str]:
+    return frozenset(t for t in tokenize(question) if t not in _GENERIC)
+
+
+def _coverage(q_terms: frozenset[str], terms: frozenset[str], lexical: LexicalIndex) -> float:
+    """Share of the question's key terms (idf-weighted) that the evidence contains."""
+    if not q_terms:
+        return 0.0
+    total = sum(lexical.idf(t) for t in q_terms)
+    found = sum(lexical.idf(t) for t in q_terms & terms)
+    return found / total if total else 0.0
+
+
+def _missing_entities(question: str, lexical: LexicalIndex) -> list[str]:
+    """Names in the question (capitalised words past its start) that no source contains."""
+    missing = []
+    for match in _PROPER.finditer(question):
+        word = match.group(1)
+        tokens = [t for t in tokenize(word) if t not in _GENERIC]
+        if tokens and all(lexical.document_frequency(t) == 0 for t in tokens):
+            missing.append(word)
+    return missing
+
+
+def _answer_type(question: str) -> str:
+    q = question.lower()
+    if re.search(r"\bhow (many|much)\b|\bwhat (number|percentage|amount)\b", q):
+        return "number"
+    if re.search(r"\bwhen\b|\bwhat (year|date|day|month|time)\b|\bwhich (year|date)\b", q):
+        return "date"
+    return ""
+
+
+def _has_type(text: str, wanted: str) -> bool:
+    if wanted == "number":
+        return bool(_NUMBER.search(text))
+    if wanted == "date":
+        return bool(_DATE.search(text))
+    return True
+
+
+def _near_duplicate(a: str, b: str) -> bool:
+    ta, tb = set(tokenize(a)), set(tokenize(b))
+    if not ta or not tb:
+        return a.strip() == b.strip()
+    return len(ta & tb) / len(ta | tb) >= 0.8

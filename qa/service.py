@@ -1,0 +1,172 @@
+"""One object the CLI and the app share: settings in, answers and index reports out."""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from index.indexer import ProgressCallback, index_sources, lock_path
+from index.loaders import SourceText, discover, relative_name
+from index.lock import IndexLock
+from index.store import Store, make_client
+from qa.answering import ExtractiveAnswerer
+from qa.domain import Answer, IndexReport
+from qa.errors import ConfigError, EmptyIndexError, QAError, SourceError
+from qa.retrieval import SearchEngine
+from qa.settings import Settings
+from qa.sources import SourceReader, safe_upload_name
+
+
+class QAService:
+    """Lazily opens the model and the store; safe to share between Streamlit sessions."""
+
+    def __init__(self, settings: Settings, embeddings: Embeddings | None = None) -> None:
+        self.settings = settings
+        self.sources_dir = Path(settings.sources)
+        self.store_dir = Path(settings.store)
+        self.max_bytes = int(settings.max_file_mb * 1_000_000)
+        self._embeddings = embeddings
+        self._index_lock = threading.Lock()
+
+    @cached_property
+    def embeddings(self) -> Embeddings:
+        """The embedding model (loaded on first use)."""
+        if self._embeddings is None:
+            from index.embeddings import LocalEmbeddings
+
+            self._embeddings = LocalEmbeddings(batch_size=self.settings.embedding_batch_size)
+        return self._embeddings
+
+    @cached_property
+    def store(self) -> Store:
+        """The Chroma store."""
+        from index.embeddings import embedding_name
+
+        dimension = len(self.embeddings.embed_query("dimension probe"))
+        client = make_client(self.store_dir, self.settings.chroma_url)
+        return Store(client, embedding_name(self.embeddings), dimension)
+
+    @cached_property
+    def reader(self) -> SourceReader:
+        """Current text of sources, for verification and display."""
+        return SourceReader(self.sources_dir, self.max_bytes)
+
+    @cached_property
+    def engine(self) -> SearchEngine:
+        """Dense, lexical and hybrid search."""
+        return SearchEngine(self.store, self.embeddings, self.store_dir)
+
+    @cached_property
+    def answerer(self) -> ExtractiveAnswerer:
+        """The answerer chosen in settings."""
+        return ExtractiveAnswerer(
+            self.engine, self.reader, k=self.settings.top_k, mode=self.settings.retriever
+        )
+
+    # indexing --------------------------------------------------------------------------------
+    def index(self, progress: ProgressCallback | None = None) -> IndexReport:
+        """Bring the index in line with the sources folder (incremental)."""
+        with self._index_lock:
+            return index_sources(
+                self.sources_dir,
+                self.store,
+                self.embeddings,
+                self.store_dir,
+                max_bytes=self.max_bytes,
+                lock_timeout=self.settings.lock_timeout,
+                progress=progress,
+            )
+
+    def is_indexing(self) -> bool:
+        """True while any process is indexing this store."""
+        return self._index_lock.locked() or IndexLock.is_locked(lock_path(self.store_dir))
+
+    def needs_index(self) -> bool:
+        """True when the store is empty but the sources folder has files."""
+        return self.store.count() == 0 and bool(discover(self.sources_dir)[0]) \
+            if self.sources_dir.is_dir() else False
+
+    # answering -------------------------------------------------------------------------------
+    def ask(self, question: str, history: list[str] | None = None) -> Answer:
+        """Answer a question from the index.
+
+        Raises:
+            ConfigError: the question is empty.
+            EmptyIndexError: nothing is indexed yet.
+        """
+        if not question or not question.strip():
+            raise ConfigError("The question is empty; type a question.")
+        if self.store.count() == 0:
+            raise EmptyIndexError(
+                f"The index in {self.store_dir} is empty. Add documents to {self.sources_dir} "
+                "and run `qa index` (or press Re-index in the app)."
+            )
+        return self.answerer.answer(question, history)
+
+    # sources ---------------------------------------------------------------------------------
+    def show(self, source: str) -> SourceText:
+        """The exact extracted text that citations of ``source`` refer to."""
+        return self.reader.read(source)
+
+    def list_sources(self) -> list[dict[str, Any]]:
+        """Every file in the sources folder and every indexed source, with status."""
+        records = self.store.source_records()
+        files, refused = discover(self.sources_dir) if self.sources_dir.is_dir() else ([], [])
+        rows: dict[str, dict[str, Any]] = {}
+        for path in files:
+            rel = relative_name(path, self.sources_dir)
+            rows[rel] = {"source": rel, "size": path.stat().st_size, "status": "not indexed"}
+        for rel, error in refused:
+            rows[rel] = {"source": rel, "status": "failed", "error": error}
+        for rel, rec in records.items():
+            row = rows.get(rel, {"source": rel, "status": "removed (re-index to drop)"})
+            on_disk = rel in rows
+            merged = {**row, **rec}
+            if not on_disk:
+                merged["status"] = "removed (re-index to drop)"
+            rows[rel] = merged
+        return sorted(rows.values(), key=lambda r: r["source"])
+
+    def save_upload(self, client_name: str, data: bytes, *, replace: bool = True) -> tuple[str, str]:
+        """Store an uploaded file under a safe name.
+
+        An identical file already present is left alone; a different file with the same name
+        replaces it only when ``replace`` is true, otherwise it gets a new name.
+
+        Returns:
+            The server-side name and what happened: ``added``, ``replaced`` or ``unchanged``.
+        """
+        self.sources_dir.mkdir(parents=True, exist_ok=True)
+        plain = safe_upload_name(client_name, set())
+        target = self.sources_dir / plain
+        if target.is_file() and not target.is_symlink():
+            if target.read_bytes() == data:
+                return plain, "unchanged"
+            if replace:
+                _atomic_write(target, data)
+                return plain, "replaced"
+        existing = {p.name for p in self.sources_dir.iterdir()}
+        name = safe_upload_name(client_name, existing)
+        _atomic_write(self.sources_dir / name, data)
+        return name, "added"
+
+    def delete_source(self, source: str) -> None:
+        """Delete a source file; the next index run drops its chunks."""
+        path = self.reader.path_of(source)
+        if not path.is_file():
+            raise SourceError(source, "no such file in the sources folder")
+        path.unlink()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.upload")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+__all__ = ["QAService", "QAError"]

@@ -1,0 +1,63 @@
+"""The extractive answerer on the sample sources with the real model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHARED_EVAL
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, real_embeddings):
+    import shutil
+
+    from qa.service import QAService
+    from qa.settings import Settings
+    from tests.conftest import SEEDS
+
+    root = tmp_path_factory.mktemp("answers")
+    shutil.copytree(SEEDS, root / "sources")
+    svc = QAService(Settings(sources=root / "sources", store=root / "store"), embeddings=real_embeddings)
+    svc.index()
+    return svc
+
+
+def _dev_questions() -> list[dict]:
+    path = SHARED_EVAL / "seeds_dev.jsonl"
+    if not path.exists():
+        pytest.skip("shared/eval is not beside the checkout")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_every_quote_is_exact_and_refusals_cite_nothing(service) -> None:
+    for q in _dev_questions():
+        answer = service.ask(q["q"])
+        if answer.refused:
+            assert answer.citations == []
+        for cit in answer.citations + answer.related:
+            text = Path(service.sources_dir, cit.source).read_text(encoding="utf-8")
+            assert text[cit.start : cit.end] == cit.quote
+            assert cit.verified
+
+
+def test_unanswerable_questions_are_refused(service) -> None:
+    refuse = [q for q in _dev_questions() if q["kind"] == "refuse"]
+    assert refuse
+    assert all(service.ask(q["q"]).refused for q in refuse)
+
+
+def test_a_changed_file_invalidates_quotes_instead_of_misquoting(service) -> None:
+    path = Path(service.sources_dir, "000_9bb67ea3e936fa88.txt")
+    original = path.read_text(encoding="utf-8")
+    try:
+        path.write_text("Inserted line.\n" + original, encoding="utf-8")
+        answer = service.ask("Who resigned over the data-sharing agreement?")
+        assert all(c.source != path.name for c in answer.citations)
+        assert any("changed since it was indexed" in w for w in answer.warnings)
+    finally:
+        path.write_text(original, encoding="utf-8")
