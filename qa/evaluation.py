@@ -1,4 +1,4 @@
-"""``qa eval``: score answers and retrieval on public data sets."""
+"""``qa eval``: score retrieval and answers on public data sets (subcommands live in their modules)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from typing import Any
 
 
 def add_eval_parser(sub: Any) -> None:
-    """Register ``qa eval`` subcommands."""
-    p = sub.add_parser("eval", help="evaluate answers or retrieval on a data set")
-    p.add_subparsers(dest="eval_command", required=True)
+    """Register ``qa eval`` and its subcommands."""
+    p = sub.add_parser("eval", help="evaluate retrieval or answers on a data set")
+    ev = p.add_subparsers(dest="eval_command", required=True)
+    from qa import eval_answers, eval_retrieval
+
+    eval_retrieval.register(ev)
+    eval_answers.register(ev)
