@@ -1,4 +1,11 @@
-"""Streamlit chat over the sources folder. Thin: widgets and session state; the library does the work."""
+"""Streamlit chat over the sources folder.
+
+Thin: widgets and session state; the library does the work.
+
+All document and model text reaches the page either as plain text (``st.text``, dataframes), as
+Markdown escaped by ``qa.render.md_text``, or as HTML built by the escaping helpers of
+``qa.render``; never as raw HTML.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,28 @@ import json
 import streamlit as st
 
 from qa.errors import QAError
-from qa.render import answer_html, conversation_markdown, passage_html
+from qa.render import (
+    answer_html,
+    citation_label,
+    conversation_markdown,
+    disagreement_groups,
+    element_id,
+    index_summary,
+    md_text,
+    passage_html,
+    progress_text,
+    quote_status,
+    scroll_script,
+    settings_summary,
+    source_table,
+    source_view_html,
+)
 from qa.service import QAService
 from qa.settings import Settings
 
 st.set_page_config(page_title="Cited Q&A", page_icon="📚", layout="wide")
+
+UPLOAD_TYPES = ["txt", "md", "html", "htm", "pdf", "docx"]
 
 
 @st.cache_resource(show_spinner="Loading the model and the index…")
@@ -20,121 +44,164 @@ def get_service(settings_json: str) -> QAService:
     return QAService(Settings.model_validate_json(settings_json))
 
 
-def run_index(service: QAService) -> None:
-    """Re-index with a progress bar, then show what changed."""
+def run_index(service: QAService) -> bool:
+    """Re-index with a progress bar; keep a summary of what changed for the next run."""
     bar = st.progress(0.0, text="Indexing…")
 
     def update(p: object) -> None:
-        files_done, files_total = getattr(p, "files_done", 0), getattr(p, "files_total", 0) or 1
-        chunks_done, chunks_total = getattr(p, "chunks_done", 0), getattr(p, "chunks_total", 0)
-        frac = chunks_done / chunks_total if chunks_total else files_done / files_total
-        eta = getattr(p, "eta", None)
-        eta_text = f", ETA {eta:.0f}s" if eta and chunks_done < chunks_total else ""
-        bar.progress(
-            min(frac, 1.0),
-            text=f"Files {files_done}/{files_total} · chunks embedded {chunks_done}/{chunks_total} "
-            f"({getattr(p, 'rate', 0.0):.1f}/s{eta_text})",
-        )
+        frac, text = progress_text(p)
+        bar.progress(frac, text=text)
 
     try:
         report = service.index(progress=update)
     except QAError as exc:
         bar.empty()
-        st.error(str(exc))
-        return
+        st.session_state.index_summary = None
+        st.session_state.index_errors = [{"source": "index", "error": str(exc)}]
+        return False
     bar.empty()
-    f, c = report.files, report.chunks
-    st.session_state.index_summary = (
-        f"Indexed in {report.seconds:.1f}s: {f['added']} added, {f['changed']} changed, "
-        f"{f['removed']} removed, {f['unchanged']} unchanged, {f['failed']} failed · "
-        f"{c['embedded']} chunks embedded, {c['reused']} reused, {c['deleted']} deleted."
-    )
+    st.session_state.index_summary = index_summary(report)
     st.session_state.index_errors = report.errors
+    return True
 
 
-def sidebar(service: QAService) -> None:
-    """Sources, upload, re-index and settings."""
+def upload_and_index(service: QAService, uploads: list, replace: bool) -> None:
+    """Save every uploaded file, index once, remember what happened to each file."""
+    results = []
+    for up in uploads:
+        try:
+            name, action = service.save_upload(up.name, up.getvalue(), replace=replace)
+            results.append(f"{name}: {action}")
+        except QAError as exc:
+            results.append(f"{up.name}: refused ({exc})")
+    st.session_state.upload_results = results
+    run_index(service)
+    st.session_state.uploader_n = st.session_state.get("uploader_n", 0) + 1  # empties the widget
+
+
+def sidebar(service: QAService, rows: list[dict]) -> None:
+    """Upload, remove, re-index, last index summary and settings."""
     with st.sidebar:
         st.header("Sources")
-        if st.button("Re-index", use_container_width=True, disabled=service.is_indexing()):
-            run_index(service)
+        for line in st.session_state.get("upload_results", []):
+            st.caption(md_text(line))
         if summary := st.session_state.get("index_summary"):
             st.success(summary)
         for err in st.session_state.get("index_errors", []):
-            st.warning(f"{err['source']}: {err['error']}")
-        try:
-            rows = service.list_sources()
-        except QAError as exc:
-            st.error(str(exc))
-            rows = []
-        if rows:
-            st.dataframe(
-                [{k: r.get(k) for k in ("source", "status", "chunks", "size", "kind", "error")}
-                 for r in rows],
-                hide_index=True,
-                use_container_width=True,
-            )
-        else:
-            st.info(f"No documents yet: add files to {service.sources_dir} or upload them below.")
+            st.warning(md_text(f"{err['source']}: {err['error']}"))
+
         uploads = st.file_uploader(
-            "Add documents", accept_multiple_files=True,
-            type=["txt", "md", "html", "htm", "pdf", "docx"],
+            "Add documents (several at once)",
+            accept_multiple_files=True,
+            type=UPLOAD_TYPES,
+            key=f"uploader-{st.session_state.get('uploader_n', 0)}",
         )
         replace = st.checkbox("Replace files with the same name", value=True)
-        if uploads and st.button("Upload and index", use_container_width=True):
-            for up in uploads:
-                try:
-                    name, action = service.save_upload(up.name, up.getvalue(), replace=replace)
-                    st.write(f"{name}: {action}")
-                except QAError as exc:
-                    st.error(str(exc))
+        busy = service.is_indexing()
+        if uploads and st.button("Upload and index", width="stretch", disabled=busy):
+            upload_and_index(service, uploads, replace)
+            st.rerun()
+        if st.button("Re-index", width="stretch", disabled=busy):
+            st.session_state.upload_results = []
             run_index(service)
-        names = [r["source"] for r in rows if r.get("status") != "failed" or r.get("chunks")]
+            st.rerun()
+
+        names = [r["source"] for r in rows if not str(r.get("status", "")).startswith("removed")]
         if names:
             victim = st.selectbox("Remove a source", ["—", *names])
-            if victim != "—" and st.button(f"Remove {victim}", use_container_width=True):
+            if victim != "—" and st.button(f"Remove {victim}", width="stretch", disabled=busy):
                 try:
                     service.delete_source(victim)
+                    st.session_state.upload_results = [f"{victim}: removed"]
                 except QAError as exc:
-                    st.error(str(exc))
+                    st.session_state.upload_results = [f"{victim}: {exc}"]
                 run_index(service)
+                st.rerun()
+
         st.divider()
-        st.caption(
-            f"Answerer: {service.settings.answerer} · retriever: {service.settings.retriever} · "
-            f"passages: {service.settings.top_k}"
-        )
+        st.subheader("Settings")
+        for label, value in settings_summary(service.settings):
+            st.caption(f"**{label}:** {md_text(value)}")
+        st.caption("Set them as `QA_*` environment variables (see README) and restart.")
+
+
+def sources_view(service: QAService, rows: list[dict]) -> None:
+    """Every source with title, type, size, chunks, indexed at, status and error."""
+    chunks = sum(int(r.get("chunks") or 0) for r in rows)
+    failed = sum(1 for r in rows if r.get("status") == "failed")
+    label = f"Sources: {len(rows)} files · {chunks} chunks"
+    if failed:
+        label += f" · {failed} failed"
+    with st.expander(label, expanded=not rows):
+        if rows:
+            st.dataframe(source_table(rows), hide_index=True, width="stretch")
+        else:
+            st.info(
+                f"No documents yet: add files to {md_text(service.sources_dir)} or upload them "
+                "in the sidebar."
+            )
+
+
+def show_citation(service: QAService, cit: dict, key: str) -> None:
+    """One citation: its source and page, a verified/stale badge, the passage, the whole source."""
+    with st.expander(citation_label(cit)):
+        try:
+            src = service.show(cit["source"])
+        except QAError as exc:
+            st.error(md_text(str(exc)))
+            return
+        page = f" · page {cit['page']}" if cit.get("page") else ""
+        st.caption(md_text(f"{cit['source']}{page} · characters {cit['start']}–{cit['end']}"))
+        if quote_status(src.text, cit) == "verified":
+            st.badge("Verified against the current file", icon=":material/check:", color="green")
+        else:
+            st.badge(
+                "Stale: the file changed since this answer; re-ask to refresh",
+                icon=":material/warning:",
+                color="orange",
+            )
+            st.text(f"Quoted then: {cit['quote']}")
+            return
+        st.html(passage_html(src.text, cit["start"], cit["end"]))
+        if st.toggle("Show whole source", key=f"{key}-whole"):
+            dom_id = element_id(key, "quote")
+            st.html(source_view_html(src.text, cit["start"], cit["end"], dom_id))
+            st.html(scroll_script(dom_id), unsafe_allow_javascript=True)
+
+
+def show_disagreement(answer: dict) -> None:
+    """Show sources that give different accounts, side by side, each with its citation."""
+    for topic, cits in disagreement_groups(answer):
+        st.markdown(f"**Sources disagree:** {md_text(topic)}")
+        for col, cit in zip(st.columns(len(cits)), cits, strict=True):
+            with col, st.container(border=True):
+                st.caption(citation_label(cit))
+                st.html(passage_html(cit["quote"], 0, len(cit["quote"]), context=0))
 
 
 def render_answer(service: QAService, answer: dict, key: str) -> None:
-    """An answer with its citations; each opens its passage with the quote highlighted."""
+    """Show an answer with markers [n]; each citation opens its passage, quote marked."""
     if answer.get("refused"):
-        st.warning(answer["answer"])
+        st.warning(md_text(answer["answer"]))
     else:
         st.html(answer_html(answer["answer"]))
     for warning in answer.get("warnings", []):
-        st.caption(f"⚠ {warning}")
+        st.caption(f"⚠ {md_text(warning)}")
+    show_disagreement(answer)
     groups = [("Citations", answer.get("citations", []))]
     if answer.get("refused") and answer.get("related"):
         groups = [("Related passages (not an answer)", answer["related"])]
     for title, cits in groups:
-        if not cits:
-            continue
-        st.markdown(f"**{title}**")
+        if cits:
+            st.markdown(f"**{title}**")
         for i, cit in enumerate(cits):
-            label = f"[{cit['n']}] {cit['source']}" + (f", page {cit['page']}" if cit.get("page") else "")
-            with st.expander(label):
-                try:
-                    text = service.show(cit["source"]).text
-                except QAError as exc:
-                    st.error(str(exc))
-                    continue
-                if text[cit["start"] : cit["end"]] == cit["quote"]:
-                    st.caption("✅ Quote verified against the current file")
-                else:
-                    st.caption("⚠ Stale: the file changed since this answer; re-ask to refresh")
-                st.html(passage_html(text, cit["start"], cit["end"]))
-                if st.toggle("Show whole source", key=f"{key}-{i}-whole"):
-                    st.html(passage_html(text, cit["start"], cit["end"], context=len(text)))
+            show_citation(service, cit, key=f"{key}-{i}")
+
+
+def new_conversation() -> None:
+    """Forget the messages (and the widgets that belonged to them)."""
+    st.session_state.messages = []
+    st.session_state.conversation = st.session_state.get("conversation", 0) + 1
 
 
 def main() -> None:
@@ -144,41 +211,53 @@ def main() -> None:
         service = get_service(settings.model_dump_json())
         if service.needs_index():
             run_index(service)
+        rows = service.list_sources()
     except QAError as exc:
-        st.error(str(exc))
+        st.error(md_text(str(exc)))
         st.stop()
-    sidebar(service)
+    sidebar(service, rows)
 
     st.title("Ask your documents")
     st.caption("Every answer is made of verbatim quotes, each checked against its source.")
+    sources_view(service, rows)
+
     messages: list[dict] = st.session_state.setdefault("messages", [])
-    cols = st.columns([1, 1, 6])
-    if cols[0].button("New conversation"):
-        messages.clear()
+    conv = st.session_state.get("conversation", 0)
+    cols = st.columns([2, 2, 8])
+    cols[0].button("New conversation", on_click=new_conversation, disabled=not messages)
     if messages:
         cols[1].download_button(
-            "Export", conversation_markdown(messages), file_name="conversation.md",
+            "Export as Markdown",
+            conversation_markdown(messages),
+            file_name="conversation.md",
             mime="text/markdown",
+            on_click="ignore",
         )
     for i, msg in enumerate(messages):
         with st.chat_message(msg["role"]):
             if msg["role"] == "user":
                 st.text(msg["content"])
             else:
-                render_answer(service, msg["answer"], key=f"m{i}")
+                render_answer(service, msg["answer"], key=f"c{conv}-m{i}")
 
-    if question := st.chat_input("Ask a question about the sources"):
+    if question := st.chat_input("Ask a question (follow-ups use the conversation so far)"):
         history = [m["content"] for m in messages if m["role"] == "user"]
         messages.append({"role": "user", "content": question})
         with st.chat_message("user"):
             st.text(question)
-        with st.chat_message("assistant"), st.spinner("Searching the sources…"):
-            try:
-                answer = service.ask(question, history).to_json_dict()
-            except QAError as exc:
-                answer = {"question": question, "answer": str(exc), "refused": True, "citations": []}
+        with st.chat_message("assistant"):
+            with st.spinner("Searching the sources and checking every quote…", show_time=True):
+                try:
+                    answer = service.ask(question, history).to_json_dict()
+                except QAError as exc:
+                    answer = {
+                        "question": question,
+                        "answer": str(exc),
+                        "refused": True,
+                        "citations": [],
+                    }
             messages.append({"role": "assistant", "content": json.dumps(answer), "answer": answer})
-            render_answer(service, answer, key=f"m{len(messages) - 1}")
+        st.rerun()  # draw the whole conversation, with New conversation and Export enabled
 
 
 main()

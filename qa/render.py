@@ -15,7 +15,7 @@ _MARKER = re.compile(r"\[(\d+)\]")
 
 
 def passage_html(text: str, start: int, end: int, context: int = 400) -> str:
-    """The quote at ``text[start:end]`` highlighted in ``<mark>``, with escaped context."""
+    """Return the quote at ``text[start:end]`` highlighted in ``<mark>``, with escaped context."""
     a = max(0, start - context)
     b = min(len(text), end + context)
     # Widen to whole words so the context does not start mid-word.
@@ -33,13 +33,13 @@ def passage_html(text: str, start: int, end: int, context: int = 400) -> str:
 
 
 def answer_html(answer: str) -> str:
-    """The answer text escaped, with citation markers ``[n]`` set as superscripts."""
+    """Return the answer text escaped, with citation markers ``[n]`` set as superscripts."""
     escaped = html.escape(answer)
     return '<div class="qa-answer">' + _MARKER.sub(r"<sup>[\1]</sup>", escaped) + "</div>"
 
 
 def conversation_markdown(messages: Iterable[dict[str, Any]]) -> str:
-    """A conversation with its citations as Markdown (for export); quotes become block quotes."""
+    """Return a conversation with its citations as Markdown; quotes become block quotes."""
     lines = ["# Conversation", ""]
     for msg in messages:
         if msg["role"] == "user":
@@ -49,7 +49,8 @@ def conversation_markdown(messages: Iterable[dict[str, Any]]) -> str:
         lines += [f"**A:** {_md_escape(answer.get('answer', msg.get('content', '')))}", ""]
         for cit in answer.get("citations", []):
             page = f", page {cit['page']}" if cit.get("page") else ""
-            lines.append(f"[{cit['n']}] `{cit['source']}` characters {cit['start']}–{cit['end']}{page}")
+            span = f"characters {cit['start']}–{cit['end']}{page}"
+            lines.append(f"[{cit['n']}] `{cit['source']}` {span}")
             lines.append(f"> {_md_escape(cit['quote'])}")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
@@ -58,3 +59,150 @@ def conversation_markdown(messages: Iterable[dict[str, Any]]) -> str:
 def _md_escape(text: str) -> str:
     # Neutralise Markdown and HTML so an exported quote cannot turn into a link, image or tag.
     return re.sub(r"([\\`*_{}\[\]()#+\-!<>|])", r"\\\1", text.replace("\n", " "))
+
+
+# --- helpers for the Streamlit page (pure functions, no Streamlit import) -------------------
+
+_SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!<>|~$:])")
+
+
+def md_text(text: str) -> str:
+    """``text`` escaped for Streamlit Markdown (labels, captions, alerts): shown literally."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def citation_label(cit: dict[str, Any]) -> str:
+    """Return the expander label of a citation: ``[n] source, page p`` (Markdown-escaped source)."""
+    page = f", page {cit['page']}" if cit.get("page") else ""
+    return f"\\[{cit['n']}\\] {md_text(cit['source'])}{page}"
+
+
+def quote_status(text: str, cit: dict[str, Any]) -> str:
+    """Return ``verified`` if the quote is still at its offsets in ``text``, else ``stale``."""
+    return "verified" if text[cit["start"] : cit["end"]] == cit["quote"] else "stale"
+
+
+def element_id(*parts: object) -> str:
+    """Return a DOM id made only of ``[A-Za-z0-9_-]`` (safe inside the constant scroll script)."""
+    return "qa-" + _SAFE_ID.sub("-", "-".join(str(p) for p in parts))
+
+
+def source_view_html(text: str, start: int, end: int, dom_id: str, height: int = 360) -> str:
+    """Return the whole source, escaped, in a scrollable box; the quote is ``<mark id>``."""
+    dom_id = _SAFE_ID.sub("-", dom_id)
+    return (
+        f'<div class="qa-source" style="max-height: {int(height)}px; overflow-y: auto; '
+        "white-space: pre-wrap; line-height: 1.5; border: 1px solid rgba(128,128,128,.35); "
+        'border-radius: .5rem; padding: .5rem .75rem">'
+        f'{html.escape(text[:start])}<mark id="{dom_id}">{html.escape(text[start:end])}</mark>'
+        f"{html.escape(text[end:])}</div>"
+    )
+
+
+def scroll_script(dom_id: str) -> str:
+    """Return a constant script (no document text) scrolling ``#dom_id`` into view.
+
+    Streamlit passes scripts through DOMPurify, which drops a script whose text has ``<`` before
+    a word character, so the script avoids ``<`` altogether.
+    """
+    dom_id = _SAFE_ID.sub("-", dom_id)
+    return (
+        "<script>(function(){let n=0;function go(){"
+        f'const m=document.getElementById("{dom_id}");'
+        "if(!m){n+=1;if(n>=50){return;}setTimeout(go,100);return;}"
+        "const box=m.closest('.qa-source');if(!box){return;}"
+        "box.scrollTop+=m.getBoundingClientRect().top-box.getBoundingClientRect().top"
+        "-box.clientHeight/3;}go();})();"
+        "</script>"
+    )
+
+
+def format_size(size: object) -> str:
+    """Bytes as ``812 B``, ``3.2 kB``, ``1.4 MB``; blank when unknown."""
+    if not isinstance(size, int | float):
+        return ""
+    if size < 1000:
+        return f"{int(size)} B"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} kB"
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def format_time(stamp: object) -> str:
+    """Format a Unix time as ``YYYY-MM-DD HH:MM:SS`` (local time); blank when unknown."""
+    if not isinstance(stamp, int | float):
+        return ""
+    import datetime as _dt
+
+    return _dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def source_table(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of ``QAService.list_sources`` as the sources view shows them."""
+    out = []
+    for r in rows:
+        out.append(
+            {
+                "source": r.get("source", ""),
+                "title": r.get("title") or "",
+                "type": r.get("kind") or "",
+                "size": format_size(r.get("size")),
+                "pages": r.get("pages") or None,
+                "chunks": r.get("chunks"),
+                "indexed at": format_time(r.get("indexed_at")),
+                "status": r.get("status", ""),
+                "error": r.get("error") or "",
+            }
+        )
+    return out
+
+
+def index_summary(report: Any) -> str:
+    """One line saying what an index run did (``report`` is a ``qa.domain.IndexReport``)."""
+    f, c = report.files, report.chunks
+    return (
+        f"Indexed in {report.seconds:.1f}s: {f['added']} added, {f['changed']} changed, "
+        f"{f['removed']} removed, {f['unchanged']} unchanged, {f['failed']} failed · "
+        f"{c['embedded']} chunks embedded, {c['reused']} reused, {c['deleted']} deleted."
+    )
+
+
+def progress_text(p: object) -> tuple[float, str]:
+    """Fraction done and a status line from an indexer progress object."""
+    files_done, files_total = getattr(p, "files_done", 0), getattr(p, "files_total", 0) or 1
+    chunks_done, chunks_total = getattr(p, "chunks_done", 0), getattr(p, "chunks_total", 0)
+    frac = chunks_done / chunks_total if chunks_total else files_done / files_total
+    eta = getattr(p, "eta", None)
+    eta_text = f", ETA {eta:.0f}s" if eta and chunks_done < chunks_total else ""
+    text = (
+        f"Files {files_done}/{files_total} · chunks embedded {chunks_done}/{chunks_total} "
+        f"({getattr(p, 'rate', 0.0) or 0.0:.1f}/s{eta_text})"
+    )
+    return min(max(frac, 0.0), 1.0), text
+
+
+def disagreement_groups(answer: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Each disagreement's topic with the citations of its accounts (unknown numbers dropped)."""
+    by_n = {c["n"]: c for c in answer.get("citations", [])}
+    groups = []
+    for item in answer.get("disagreement") or []:
+        cits = [by_n[n] for n in item.get("accounts", []) if n in by_n]
+        if cits:
+            groups.append((str(item.get("topic", "")), cits))
+    return groups
+
+
+def settings_summary(settings: Any) -> list[tuple[str, str]]:
+    """Return the settings a user should see, as (label, value) pairs."""
+    pairs = [
+        ("Answerer", settings.answerer),
+        ("Retriever", settings.retriever),
+        ("Passages", settings.top_k),
+        ("Sources folder", settings.sources),
+        ("Index", settings.chroma_url or settings.store),
+        ("Max file size", f"{settings.max_file_mb:g} MB"),
+    ]
+    if settings.answerer == "llm":
+        pairs.insert(1, ("LLM", f"{settings.llm_provider} {settings.llm_model or ''}".strip()))
+    return [(k, str(v)) for k, v in pairs]

@@ -62,11 +62,16 @@ class QAService:
         return SearchEngine(self.store, self.embeddings, self.store_dir)
 
     @cached_property
-    def answerer(self) -> ExtractiveAnswerer:
-        """The answerer chosen in settings."""
-        return ExtractiveAnswerer(
+    def answerer(self) -> ExtractiveAnswerer | Any:
+        """The answerer chosen in settings (the LLM one falls back to the extractive one)."""
+        extractive = ExtractiveAnswerer(
             self.engine, self.reader, k=self.settings.top_k, mode=self.settings.retriever
         )
+        if self.settings.answerer == "llm":
+            from qa.llm import LLMAnswerer, make_chat_model
+
+            return LLMAnswerer(make_chat_model(self.settings), extractive)
+        return extractive
 
     # indexing --------------------------------------------------------------------------------
     def index(self, progress: ProgressCallback | None = None) -> IndexReport:

@@ -8,30 +8,180 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from qa.domain import Answer, Citation, Disagreement
+from qa.render import conversation_markdown
+from qa.service import QAService
 from tests.conftest import ROOT, SEEDS
 
 pytestmark = pytest.mark.integration
 
+QUESTION = "Who resigned over the data-sharing agreement?"
+SEED_A, SEED_B = "000_9bb67ea3e936fa88.txt", "004_6dfc703d79982146.txt"
+
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def sources(tmp_path: Path) -> Path:
     shutil.copytree(SEEDS, tmp_path / "sources")
-    monkeypatch.setenv("QA_SOURCES", str(tmp_path / "sources"))
+    return tmp_path / "sources"
+
+
+@pytest.fixture
+def app(sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("QA_SOURCES", str(sources))
     monkeypatch.setenv("QA_STORE", str(tmp_path / "store"))
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+
+
+def _ask(app: AppTest, question: str = QUESTION) -> dict:
+    app.chat_input[0].set_value(question).run()
+    assert not app.exception
+    return app.session_state["messages"][-1]["answer"]
+
+
+def _badges(app: AppTest) -> list[str]:
+    # st.badge is sent as Markdown: ":green-badge[:material/check: Verified ...]"
+    return [m.value for m in app.markdown if "-badge[" in m.value]
 
 
 def test_app_indexes_on_first_start_and_answers_with_citations(app: AppTest) -> None:
     app.run()
     assert not app.exception
-    table = app.sidebar.dataframe[0].value
-    assert set(table["source"]) == {"000_9bb67ea3e936fa88.txt", "004_6dfc703d79982146.txt"}
-    app.chat_input[0].set_value("Who resigned over the data-sharing agreement?").run()
-    assert not app.exception
-    messages = app.session_state["messages"]
-    answer = messages[-1]["answer"]
+    table = app.main.dataframe[0].value
+    assert set(table["source"]) == {SEED_A, SEED_B}
+    assert {"title", "type", "size", "chunks", "indexed at", "status", "error"} <= set(table)
+    assert set(table["status"]) == {"ok"} and all(table["indexed at"])
+    assert any("Indexed in" in s.value for s in app.sidebar.success)
+    answer = _ask(app)
     assert not answer["refused"] and "Melanie Krause" in answer["answer"]
-    assert any("[1] 000_9bb67ea3e936fa88.txt" in e.label for e in app.expander)
+    labels = [e.label for e in app.expander]
+    assert any(
+        label.startswith("\\[1\\]") and "000\\_9bb67ea3e936fa88.txt" in label for label in labels
+    )
+    assert any("Verified" in b for b in _badges(app))
+    # the answer's markers are superscripts and the passage marks the quote
+    assert any("<sup>[1]</sup>" in h.proto.body for h in app.get("html"))
+    quote = answer["citations"][0]["quote"]
+    assert any(
+        f"<mark>{quote}</mark>" in h.proto.body for h in app.get("html") if "<mark>" in h.proto.body
+    )
+
+
+def test_settings_are_visible(app: AppTest) -> None:
+    app.run()
+    captions = " ".join(c.value for c in app.sidebar.caption)
+    assert "Answerer:** extractive" in captions
+    assert "Retriever:** hybrid" in captions
+    assert "Passages:** 6" in captions
+
+
+def test_follow_up_new_conversation_and_export(app: AppTest, monkeypatch) -> None:
+    app.run()
+    seen: list[list[str] | None] = []
+    real_ask = QAService.ask
+
+    def spy(self: QAService, question: str, history: list[str] | None = None) -> Answer:
+        seen.append(history)
+        return real_ask(self, question, history)
+
+    monkeypatch.setattr(QAService, "ask", spy)
+    _ask(app)
+    _ask(app, "When did she resign?")
+    assert seen == [[], [QUESTION]]
+    messages = app.session_state["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert len(app.chat_message) == 4
+
+    export = app.get("download_button")[0]
+    assert export.proto.label == "Export as Markdown"
+    md = conversation_markdown(messages)
+    assert md.startswith("# Conversation") and "**Q:** Who resigned over the data\\-sharing" in md
+    cit = messages[1]["answer"]["citations"][0]
+    assert f"[1] `{cit['source']}` characters {cit['start']}–{cit['end']}" in md
+
+    new = next(b for b in app.button if b.label == "New conversation")
+    new.click().run()
+    assert not app.exception
+    assert app.session_state["messages"] == []
+    assert len(app.chat_message) == 0
+    assert not app.get("download_button")
+    _ask(app, QUESTION)
+    assert seen[-1] == []  # a new conversation starts without history
+
+
+def test_stale_badge_when_the_file_changes_after_the_answer(app: AppTest, sources: Path) -> None:
+    app.run()
+    answer = _ask(app)
+    cit = answer["citations"][0]
+    path = sources / cit["source"]
+    path.write_text("Rewritten. " + path.read_text(encoding="utf-8"), encoding="utf-8")
+    app.run()
+    assert any("Stale" in b for b in _badges(app))
+
+
+def test_upload_several_files_then_remove_one(app: AppTest, sources: Path) -> None:
+    app.run()
+    uploader = app.sidebar.file_uploader[0]
+    assert uploader.accept_multiple_files
+    uploader.set_value(
+        [
+            (
+                "zephyr.txt",
+                b"The Zephyr Lighthouse was restored in 1887 by the harbour guild.",
+                "text/plain",
+            ),
+            (
+                "notes.md",
+                b"# Notes\n\nThe Quillon ferry runs twice a day in summer.",
+                "text/markdown",
+            ),
+        ]
+    ).run()
+    next(b for b in app.sidebar.button if b.label == "Upload and index").click().run()
+    assert not app.exception
+    assert (sources / "zephyr.txt").is_file() and (sources / "notes.md").is_file()
+    assert any("2 added" in s.value for s in app.sidebar.success)
+    assert {"zephyr.txt: added", "notes.md: added"} <= {
+        c.value.replace("\\", "") for c in app.sidebar.caption
+    }
+    assert {"zephyr.txt", "notes.md"} <= set(app.main.dataframe[0].value["source"])
+    assert not app.sidebar.file_uploader[0].value  # the uploader is emptied for the next batch
+    answer = _ask(app, "When was the Zephyr Lighthouse restored?")
+    assert answer["citations"] and answer["citations"][0]["source"] == "zephyr.txt"
+
+    app.sidebar.selectbox[0].select("notes.md").run()
+    next(b for b in app.sidebar.button if b.label == "Remove notes.md").click().run()
+    assert not app.exception
+    assert not (sources / "notes.md").exists()
+    assert "notes.md" not in set(app.main.dataframe[0].value["source"])
+    assert any("1 removed" in s.value for s in app.sidebar.success)
+
+
+def test_disagreement_is_shown_side_by_side(app: AppTest, sources: Path, monkeypatch) -> None:
+    text_a = (sources / SEED_A).read_text(encoding="utf-8")
+    text_b = (sources / SEED_B).read_text(encoding="utf-8")
+    qa, qb = text_a[:40], text_b[:40]
+
+    def fake_ask(self: QAService, question: str, history: list[str] | None = None) -> Answer:
+        cits = [
+            Citation(n=1, source=SEED_A, quote=qa, start=0, end=len(qa), score=1.0, verified=True),
+            Citation(n=2, source=SEED_B, quote=qb, start=0, end=len(qb), score=1.0, verified=True),
+        ]
+        return Answer(
+            question=question,
+            answer=f"{qa} [1] {qb} [2]",
+            refused=False,
+            citations=cits,
+            disagreement=[Disagreement(topic="<b>who</b> decided", accounts=[1, 2])],
+        )
+
+    monkeypatch.setattr(QAService, "ask", fake_ask)
+    app.run()
+    _ask(app, "Who decided?")
+    assert any("Sources disagree" in m.value and "\\<b\\>who" in m.value for m in app.markdown)
+    bodies = [[h.proto.body for h in col.get("html")] for col in app.columns]
+    col_a = next(i for i, col in enumerate(bodies) if any(qa in b for b in col))
+    col_b = next(i for i, col in enumerate(bodies) if any(qb in b for b in col))
+    assert col_b == col_a + 1  # side by side, in citation order
 
 
 def test_empty_sources_folder_tells_the_user_what_to_do(tmp_path: Path, monkeypatch) -> None:
@@ -40,7 +190,7 @@ def test_empty_sources_folder_tells_the_user_what_to_do(tmp_path: Path, monkeypa
     monkeypatch.setenv("QA_STORE", str(tmp_path / "store2"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
     assert not at.exception
-    assert any("No documents yet" in i.value for i in at.sidebar.info)
+    assert any("No documents yet" in i.value for i in at.info)
     at.chat_input[0].set_value("anything?").run()
     assert not at.exception
     assert "empty" in at.session_state["messages"][-1]["answer"]["answer"]
