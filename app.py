@@ -204,6 +204,25 @@ def new_conversation() -> None:
     st.session_state.conversation = st.session_state.get("conversation", 0) + 1
 
 
+def ask_streaming(service: QAService, question: str, history: list[str]) -> dict:
+    """Ask; an LLM's draft is shown as escaped, unverified text until the verified answer replaces it."""
+    draft_box = st.empty()
+    draft = ""
+    final = None
+    for part in service.ask_stream(question, history):
+        if isinstance(part, str):
+            draft += part
+            with draft_box.container():
+                st.caption("Draft from the model (unverified; quotes are being checked)…")
+                st.text(draft)
+        else:
+            final = part
+    draft_box.empty()
+    if final is None:  # pragma: no cover - stream_answer always ends with an Answer
+        raise QAError("The answerer returned nothing.")
+    return final.to_json_dict()
+
+
 def main() -> None:
     """Page body."""
     settings = Settings()
@@ -248,7 +267,7 @@ def main() -> None:
         with st.chat_message("assistant"):
             with st.spinner("Searching the sources and checking every quote…", show_time=True):
                 try:
-                    answer = service.ask(question, history).to_json_dict()
+                    answer = ask_streaming(service, question, history)
                 except QAError as exc:
                     answer = {
                         "question": question,

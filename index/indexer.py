@@ -8,11 +8,15 @@ so the next run redoes it; chunk ids are deterministic, so redoing converges to 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from langchain_core.embeddings import Embeddings
 
@@ -20,7 +24,7 @@ from index.chunking import ChunkingConfig, chunk_source
 from index.lexical import LexicalIndex
 from index.loaders import SourceText, discover, load_bytes, read_source_bytes, relative_name
 from index.lock import IndexLock
-from index.store import Store
+from index.store import Store, generation_of
 from qa.domain import Chunk, IndexReport
 from qa.errors import ConfigError, SourceError
 
@@ -66,7 +70,7 @@ def lexical_dir(store_dir: Path) -> Path:
 
 
 def lock_path(store_dir: Path) -> Path:
-    """The indexing lock of a store."""
+    """Return the indexing lock file of a store."""
     return store_dir / "index.lock"
 
 
@@ -99,6 +103,7 @@ def index_sources(
     Raises:
         ConfigError: the sources folder does not exist.
         IndexBusyError: another process is indexing this store.
+
     """
     started = time.monotonic()
     if not sources_dir.is_dir():
@@ -106,6 +111,7 @@ def index_sources(
             f"Sources folder {sources_dir} does not exist; create it or set QA_SOURCES / --sources."
         )
     with IndexLock(lock_path(store_dir), lock_timeout):
+        store = _crash_hook(store)
         report = IndexReport()
         files, refused = discover(sources_dir)
         for source, error in refused:
@@ -138,8 +144,11 @@ def index_sources(
             report.chunks["deleted"] += len(ids)
 
         by_hash = {str(m["text_hash"]): i for i, m in chunk_meta.items()}
-        state.chunks_total = sum(
-            1 for p in plans for c in p.chunks if c.id not in chunk_meta and c.text_hash not in by_hash
+        # Text seen before (stored, or earlier in this run) is reused, so count distinct texts.
+        state.chunks_total = len(
+            {c.text_hash for p in plans for c in p.chunks}
+            - {c.text_hash for p in plans for c in p.chunks if c.id in chunk_meta}
+            - set(by_hash)
         )
         for plan in plans:
             state.source = plan.source
@@ -153,8 +162,12 @@ def index_sources(
             # Old chunks of a file that now fails stay searchable; the record says what failed.
             previous = records.get(error["source"], {"source": error["source"], "chunks": 0})
             store.put_source({**previous, "status": "failed", "error": error["error"]})
+        # Compared with the stamp of the ids actually stored, not "did this run change anything":
+        # a run killed after its last chunk write but before this line changed the chunk set,
+        # and the next run (with nothing left to do) must still move the stamp, or the lexical
+        # cache keyed by it would keep serving the old set.
         generation = store.generation()
-        if plans or report.files["removed"] or not generation:
+        if generation != generation_of(chunk_meta):
             generation = store.bump_generation(list(chunk_meta))
         refresh_lexical(store, store_dir, generation)
         report.store = {
@@ -183,6 +196,10 @@ def _plan_file(
         src: SourceText = load_bytes(rel, raw)
     except SourceError as exc:
         report.errors.append({"source": rel, "error": exc.reason})
+        return None
+    except Exception as exc:  # a converter bug must cost one file, not the whole run
+        reason = f"could not convert this file ({exc.__class__.__name__}: {exc})"
+        report.errors.append({"source": rel, "error": reason})
         return None
     chunks = chunk_source(src, chunking)
     status = "changed" if record else "added"
@@ -215,25 +232,28 @@ def _apply(
     fresh = [c for c in plan.chunks if c.id not in chunk_meta]
     moved = [c for c in plan.chunks if c.id in chunk_meta and _moved(c, chunk_meta[c.id])]
 
-    reusable = store.get_embeddings([by_hash[c.text_hash] for c in fresh if c.text_hash in by_hash])
-    vectors: dict[str, list[float]] = {}
-    to_embed: list[Chunk] = []
+    reusable = store.get_embeddings(
+        sorted({by_hash[c.text_hash] for c in fresh if c.text_hash in by_hash})
+    )
+    vectors: dict[str, list[float]] = {}  # by text hash: the same text is embedded once
     for c in fresh:
         vec = reusable.get(by_hash.get(c.text_hash, ""))
         if vec is not None:
-            vectors[c.id] = vec
-        else:
-            to_embed.append(c)
+            vectors[c.text_hash] = vec
+    to_embed = list({c.text_hash: c.text for c in fresh if c.text_hash not in vectors}.items())
     batch = 64
     for i in range(0, len(to_embed), batch):
         part = to_embed[i : i + batch]
-        for c, vec in zip(part, embeddings.embed_documents([c.text for c in part]), strict=True):
-            vectors[c.id] = vec
+        for (h, _text), vec in zip(
+            part, embeddings.embed_documents([text for _h, text in part]), strict=True
+        ):
+            vectors[h] = vec
         state.chunks_done += len(part)
+        state.chunks_total = max(state.chunks_total, state.chunks_done)
         if progress:
             progress(state)
     if fresh:
-        store.add_chunks(fresh, [vectors[c.id] for c in fresh])
+        store.add_chunks(fresh, [vectors[c.text_hash] for c in fresh])
     if moved:
         store.update_chunk_metadata(moved)
     stale = sorted(old_ids - new_ids)
@@ -241,7 +261,9 @@ def _apply(
     store.put_source({**plan.record, "indexed_at": time.time()})
 
     for i in stale:
-        chunk_meta.pop(i, None)
+        meta = chunk_meta.pop(i, None)
+        if meta is not None and by_hash.get(str(meta["text_hash"])) == i:
+            del by_hash[str(meta["text_hash"])]  # its vector is gone; never point at it
     for c in plan.chunks:
         chunk_meta[c.id] = c.metadata()
         by_hash.setdefault(c.text_hash, c.id)
@@ -256,15 +278,58 @@ def _moved(chunk: Chunk, meta: dict[str, object]) -> bool:
     return stored != {k: chunk.metadata().get(k) for k in stored}
 
 
+class _CrashAfter:
+    """Test hook: the store, except that the process SIGKILLs itself after N writes.
+
+    Enabled by the hidden ``QA_TEST_CRASH_AFTER=N`` environment variable, so tests can stop
+    ``qa index`` at exact points between store writes (``N=0``: before the first write).
+    """
+
+    _WRITES = frozenset(
+        {"add_chunks", "update_chunk_metadata", "delete_chunks", "put_source", "delete_source",
+         "bump_generation"}
+    )
+
+    def __init__(self, store: Store, limit: int) -> None:
+        self._store = store
+        self._left = limit
+        if limit <= 0:
+            self._die()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if name not in self._WRITES:
+            return attr
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            self._left -= 1
+            if self._left <= 0:
+                self._die()
+            return result
+
+        return write
+
+    @staticmethod
+    def _die() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _crash_hook(store: Store) -> Store:
+    limit = os.environ.get("QA_TEST_CRASH_AFTER", "").strip()
+    if not limit:
+        return store
+    return cast(Store, _CrashAfter(store, int(limit)))
+
+
 def refresh_lexical(store: Store, store_dir: Path, generation: str) -> LexicalIndex:
-    """The lexical index for ``generation``: the cache on disk, or rebuilt from the store."""
+    """Return the lexical index for ``generation``: the disk cache, or rebuilt from the store."""
     folder = lexical_dir(store_dir)
     cached = LexicalIndex.load(folder)
     if cached is not None and cached.generation == generation:
         return cached
     built = LexicalIndex.build(((c.id, c.text) for c in store.iter_chunks()), generation)
-    try:
+    # A read-only store still answers; the index is then rebuilt in memory next time.
+    with contextlib.suppress(OSError):
         built.save(folder)
-    except OSError:
-        pass  # a read-only store still answers; the index is rebuilt in memory next time
     return built

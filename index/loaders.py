@@ -7,9 +7,12 @@ the extraction shown by ``qa show SOURCE``; PDF pages are kept as offset ranges.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,15 +35,20 @@ class SourceText:
     pages: list[tuple[int, int]] = field(default_factory=list)
 
     def page_at(self, offset: int) -> int | None:
-        """1-based page holding ``offset``, or None for formats without pages."""
-        for number, (start, end) in enumerate(self.pages, 1):
-            if start <= offset < end:
+        """1-based page holding ``offset``, or None for formats without pages.
+
+        An offset in the blank line between two pages belongs to the page that follows it.
+        """
+        if not self.pages:
+            return None
+        for number, (_start, end) in enumerate(self.pages, 1):
+            if offset < end:
                 return number
-        return len(self.pages) if self.pages and offset >= self.pages[-1][1] else None
+        return len(self.pages)
 
 
 def relative_name(path: Path, root: Path) -> str:
-    """The source name of ``path``: relative to ``root``, with '/' separators."""
+    """Return the source name of ``path``: relative to ``root``, with '/' separators."""
     return path.relative_to(root).as_posix()
 
 
@@ -51,6 +59,7 @@ def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
 
     Returns:
         The files to index, and ``(source, error)`` pairs for files refused up front.
+
     """
     root_resolved = root.resolve()
     files: list[Path] = []
@@ -63,7 +72,11 @@ def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
             path = Path(dirpath) / name
             rel = relative_name(path, root)
             if path.is_symlink():
-                target = path.resolve()
+                try:
+                    target = path.resolve()
+                except (OSError, RuntimeError):  # a symlink loop
+                    refused.append((rel, "symlink cannot be resolved (loop?); not indexed"))
+                    continue
                 if not target.is_relative_to(root_resolved):
                     refused.append((rel, "symlink leads outside the sources folder; not indexed"))
                     continue
@@ -76,22 +89,36 @@ def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
 
 
 def read_source_bytes(path: Path, root: Path, max_bytes: int) -> bytes:
-    """A source file's bytes, refusing files over the size limit.
+    """Return a source file's bytes, refusing files over the size limit.
 
     Raises:
         SourceError: unreadable or too large.
+
     """
     rel = relative_name(path, root)
     try:
-        size = path.stat().st_size
+        # Checked again here, not only in discover(): `qa show` and the verifier read through
+        # this function too, and a link may have been swapped since the folder was listed.
+        if not path.resolve().is_relative_to(root.resolve()):
+            raise SourceError(rel, "path leads outside the sources folder (symlink?); not read")
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError(rel, "not a regular file (folder, pipe or device); not read")
+        size = st.st_size
         if size > max_bytes:
             raise SourceError(
-                rel, f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit "
-                "(QA_MAX_FILE_MB)"
+                rel, f"file is {_human(size)}, over the {_human(max_bytes)} limit (QA_MAX_FILE_MB)"
             )
         return path.read_bytes()
-    except OSError as exc:
-        raise SourceError(rel, f"cannot read file: {exc.strerror or exc}") from exc
+    except (OSError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise SourceError(rel, f"cannot read file: {reason}") from exc
+
+
+def _human(size: int) -> str:
+    if size >= 1_000_000:
+        return f"{size / 1e6:.1f} MB"
+    return f"{size / 1e3:.1f} kB" if size >= 1000 else f"{size} bytes"
 
 
 def load_source(path: Path, root: Path, max_bytes: int) -> SourceText:
@@ -104,6 +131,7 @@ def load_source(path: Path, root: Path, max_bytes: int) -> SourceText:
 
     Raises:
         SourceError: empty, too large, binary, corrupt, encrypted or unsupported.
+
     """
     return load_bytes(relative_name(path, root), read_source_bytes(path, root, max_bytes))
 
@@ -116,7 +144,8 @@ def load_bytes(rel: str, data: bytes) -> SourceText:
     if suffix in TEXT_SUFFIXES:
         text, encoding = decode_text(rel, data)
         title = _first_line(text)
-        return _checked(SourceText(rel, text, "markdown" if "m" in suffix else "text", title, encoding))
+        kind = "markdown" if "m" in suffix else "text"
+        return _checked(SourceText(rel, text, kind, title, encoding))
     if suffix in HTML_SUFFIXES:
         html, encoding = decode_text(rel, data)
         title, text = html_to_text(html)
@@ -147,23 +176,54 @@ def _newlines(text: str) -> str:
 
 
 def decode_text(rel: str, data: bytes) -> tuple[str, str]:
-    """Decode text bytes: UTF-8 when valid, else a detected legacy encoding; binary is refused."""
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise SourceError(rel, "file looks binary (NUL bytes), not text; check its type")
-    try:
-        return _newlines(data.decode("utf-8")), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
+    """Decode text bytes: UTF-8 when valid, else a detected legacy encoding; binary is refused.
 
-    best = from_bytes(data).best()
-    if best is None or best.encoding is None:
-        raise SourceError(rel, "file is not text in any known encoding (binary data?)")
-    text = str(best)
-    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
-    if controls > max(8, len(text) // 100):
+    Western legacy text (cp1252 / Latin-1, by far the most common) is recognised directly: its
+    accented letters are a minority among ASCII letters. Anything else goes to
+    ``charset_normalizer``, which guesses badly on short Western text (cp1250, cp437...).
+    """
+    text, encoding = "", ""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        with contextlib.suppress(UnicodeDecodeError):
+            text, encoding = data.decode("utf-16"), "utf-16"
+    if not encoding and b"\x00" in data[:8192]:
+        raise SourceError(rel, "file looks binary (NUL bytes), not text; check its type")
+    if not encoding:
+        with contextlib.suppress(UnicodeDecodeError):
+            text, encoding = data.decode("utf-8"), "utf-8"
+    western = None if encoding else _western(data)
+    if western is not None:
+        text, encoding = western
+    elif not encoding:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        if best is None or best.encoding is None:
+            raise SourceError(rel, "file is not text in any known encoding (binary data?)")
+        text, encoding = str(best), best.encoding
+    if _control_count(text) > max(8, len(text) // 100):
         raise SourceError(rel, "file looks binary, not text; check its type")
-    return _newlines(text), best.encoding
+    return _newlines(text), encoding
+
+
+def _control_count(text: str) -> int:
+    return sum(
+        1 for ch in text if (ord(ch) < 32 and ch not in "\n\r\t\f") or 0x7F <= ord(ch) < 0xA0
+    )
+
+
+def _western(data: bytes) -> tuple[str, str] | None:
+    """cp1252 (or Latin-1) text when the bytes read as mostly-ASCII Western European text."""
+    uses_c1 = any(0x80 <= b < 0xA0 for b in data)
+    try:
+        text = data.decode("cp1252") if uses_c1 else data.decode("latin-1")
+    except UnicodeDecodeError:
+        return None  # bytes cp1252 leaves undefined: not Western text
+    letters = [ch for ch in text if ch.isalpha()]
+    high = sum(1 for ch in letters if ord(ch) > 0x7F)
+    if not letters or high > 0.3 * len(letters):
+        return None  # mostly non-ASCII letters: Cyrillic, Greek... in a legacy code page
+    return text, "cp1252" if uses_c1 else "iso-8859-1"
 
 
 _BLOCK_TAGS = {
@@ -174,14 +234,17 @@ _BLOCK_TAGS = {
 
 
 def html_to_text(html: str) -> tuple[str, str]:
-    """Main text and title of an HTML page: no markup, scripts, styles or navigation."""
+    """Return the title and main text of an HTML page: no markup, scripts, styles or navigation."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(html, "html.parser")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "head", "iframe"]):
+    for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "head", "iframe",
+                     "form", "button", "object", "embed", "canvas"]):
         tag.decompose()
-    body = soup.find("main") or soup.find("article") or soup.body or soup
+    # The main text: <main> when the page marks it, a lone <article>, else the whole body.
+    articles = soup.find_all("article")
+    body = soup.find("main") or (articles[0] if len(articles) == 1 else None) or soup.body or soup
     for tag in body.find_all(_BLOCK_TAGS):
         tag.insert_before("\n")
         tag.insert_after("\n")
@@ -193,12 +256,21 @@ def html_to_text(html: str) -> tuple[str, str]:
 
 def _load_pdf(rel: str, data: bytes) -> SourceText:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.ERROR)  # "EOF marker not found" and such: the error says it all
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
-            raise SourceError(rel, "PDF is encrypted; save an unencrypted copy to index it")
+            # An empty user password opens in any viewer, so it is indexed; others are refused.
+            try:
+                opened = bool(reader.decrypt(""))
+            except Exception:
+                opened = False
+            if not opened:
+                raise SourceError(rel, "PDF is encrypted (password protected); save an "
+                                  "unencrypted copy to index it")
         parts: list[str] = []
         pages: list[tuple[int, int]] = []
         pos = 0
@@ -211,25 +283,29 @@ def _load_pdf(rel: str, data: bytes) -> SourceText:
         title = str(meta.title) if meta and meta.title else ""
     except SourceError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-        raise SourceError(rel, f"corrupt or unreadable PDF ({exc.__class__.__name__}: {exc})") from exc
+    except Exception as exc:
+        why = f"{exc.__class__.__name__}: {exc}"
+        raise SourceError(rel, f"corrupt or unreadable PDF ({why})") from exc
+    finally:
+        pypdf_log.setLevel(level)
     text = "\n\n".join(parts)
+    if text.count("\ufffd") > max(20, len(text) // 5):
+        raise SourceError(rel, "corrupt PDF: its text does not decode (unreadable characters)")
     return SourceText(rel, text, "pdf", title or _first_line(text), "pdf", pages)
 
 
 def _load_docx(rel: str, data: bytes) -> SourceText:
-    import zipfile
-
     from docx import Document as DocxDocument
 
     try:
         doc = DocxDocument(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise SourceError(rel, f"corrupt or unreadable DOCX ({exc.__class__.__name__})") from exc
-    lines = [p.text.strip() for p in doc.paragraphs]
-    for table in doc.tables:
-        for row in table.rows:
-            lines.append(" | ".join(cell.text.strip() for cell in row.cells))
+        lines = [p.text.strip() for p in doc.paragraphs]
+        for table in doc.tables:
+            for row in table.rows:
+                lines.append(" | ".join(cell.text.strip() for cell in row.cells))
+        title = doc.core_properties.title
+    except Exception as exc:
+        why = f"{exc.__class__.__name__}: {exc}"
+        raise SourceError(rel, f"corrupt or unreadable DOCX ({why})") from exc
     text = "\n".join(line for line in lines if line)
-    title = doc.core_properties.title or _first_line(text)
-    return SourceText(rel, text, "docx", title, "docx")
+    return SourceText(rel, text, "docx", title or _first_line(text), "docx")

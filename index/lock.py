@@ -1,4 +1,4 @@
-"""One writer per store: an advisory lock the kernel releases when its holder dies (even kill -9)."""
+"""One writer per store: an advisory lock the kernel releases when its holder dies (kill -9 too)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class IndexLock:
 
     @staticmethod
     def is_locked(path: Path) -> bool:
-        """True while another process holds the lock (used by the app to show 'indexing')."""
+        """Tell whether another process holds the lock (the app shows 'indexing')."""
         if not path.exists():
             return False
         fd = os.open(path, os.O_RDONLY)

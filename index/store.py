@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ _BATCH = 2000
 
 
 def make_client(store_dir: Path, chroma_url: str | None = None) -> Any:
-    """A Chroma client: ``HttpClient`` for a server URL, else ``PersistentClient`` in the store."""
+    """Open Chroma: ``HttpClient`` for a server URL, else ``PersistentClient`` in the store."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -71,7 +71,7 @@ class Store:
 
     # chunks ---------------------------------------------------------------------------------
     def count(self) -> int:
-        """Number of chunks stored."""
+        """Return the number of chunks stored."""
         return int(self.chunks.count())
 
     def chunk_metadata(self) -> dict[str, dict[str, Any]]:
@@ -98,7 +98,7 @@ class Store:
         ]
 
     def get_embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
-        """Stored vectors by id, so unchanged text is never embedded twice."""
+        """Return stored vectors by id, so unchanged text is never embedded twice."""
         out: dict[str, list[float]] = {}
         for i in range(0, len(ids), _BATCH):
             got = self.chunks.get(ids=list(ids[i : i + _BATCH]), include=["embeddings"])
@@ -118,7 +118,7 @@ class Store:
             )
 
     def update_chunk_metadata(self, chunks: Sequence[Chunk]) -> None:
-        """New offsets for chunks whose text did not change (no re-embedding)."""
+        """Store new offsets for chunks whose text did not change (no re-embedding)."""
         for i in range(0, len(chunks), _BATCH):
             part = chunks[i : i + _BATCH]
             self.chunks.update(ids=[c.id for c in part], metadatas=[c.metadata() for c in part])
@@ -138,12 +138,15 @@ class Store:
             n_results=n,
             include=["documents", "metadatas", "distances"],
         )
+        # A chunk deleted by an indexer in another process can still be in this process's
+        # vector index for a moment; it comes back without a record and is skipped.
         return [
             (Chunk.from_record(i, d or "", m), 1.0 - float(dist))
             for i, d, m, dist in zip(
                 res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0],
                 strict=True,
             )
+            if m is not None
         ]
 
     # sources ----------------------------------------------------------------------------------
@@ -158,7 +161,9 @@ class Store:
     def put_source(self, record: dict[str, Any]) -> None:
         """Write a source record; written last, so a crash before it means 'redo this file'."""
         clean = {k: v for k, v in record.items() if v is not None}
-        self.sources.upsert(ids=[_source_id(record["source"])], embeddings=[[0.0]], metadatas=[clean])
+        self.sources.upsert(
+            ids=[_source_id(record["source"])], embeddings=[[0.0]], metadatas=[clean]
+        )
 
     def delete_source(self, source: str) -> None:
         """Forget a source record."""
@@ -174,7 +179,7 @@ class Store:
 
     def bump_generation(self, chunk_ids: Sequence[str]) -> str:
         """Record the stamp for this exact set of chunk ids."""
-        digest = hashlib.sha256("\n".join(sorted(chunk_ids)).encode()).hexdigest()[:24]
+        digest = generation_of(chunk_ids)
         self.meta.upsert(
             ids=[_GEN_ID],
             embeddings=[[0.0]],
@@ -183,7 +188,9 @@ class Store:
         return digest
 
     @staticmethod
-    def _pages(collection: Any, include: list[str]) -> Iterator[tuple[list[str], list[Any], list[Any]]]:
+    def _pages(
+        collection: Any, include: list[str]
+    ) -> Iterator[tuple[list[str], list[Any], list[Any]]]:
         offset = 0
         while True:
             got = collection.get(limit=_BATCH, offset=offset, include=include)
@@ -194,6 +201,11 @@ class Store:
             metas = got.get("metadatas") or [{}] * len(ids)
             yield ids, docs, metas
             offset += len(ids)
+
+
+def generation_of(chunk_ids: Iterable[str]) -> str:
+    """Return the generation stamp of a set of chunk ids (independent of order)."""
+    return hashlib.sha256("\n".join(sorted(chunk_ids)).encode()).hexdigest()[:24]
 
 
 def _source_id(source: str) -> str:

@@ -16,7 +16,7 @@ from langchain_core.embeddings import Embeddings
 
 from index.lexical import LexicalIndex
 from index.text import split_sentences, tokenize
-from qa.domain import Answer, Citation, ScoredChunk
+from qa.domain import Answer, Citation, Disagreement, ScoredChunk
 from qa.sources import SourceReader
 from qa.verify import verify_citations
 
@@ -76,11 +76,13 @@ class AnswerConfig:
     dense_weight: float = 0.6
     coverage_weight: float = 0.4
     rank_weight: float = 0.05
-    min_support: float = 0.45
+    min_support: float = 0.30
     min_coverage: float = 0.34
-    strong_dense: float = 0.62
+    strong_dense: float = 0.42
     max_quotes: int = 3
     keep_ratio: float = 0.85
+    other_source_ratio: float = 0.55
+    tie_ratio: float = 0.97
     related: int = 3
 
 
@@ -129,9 +131,17 @@ class ExtractiveAnswerer:
         if not citations:
             return Answer(question=question, answer=REFUSAL, refused=True, warnings=warnings)
         citations = [c.model_copy(update={"n": n}) for n, c in enumerate(citations, 1)]
+        disagreement = find_disagreements(citations)
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
+        if disagreement:
+            text = "The sources give different accounts: " + text
         return Answer(
-            question=question, answer=text, refused=False, citations=citations, warnings=warnings
+            question=question,
+            answer=text,
+            refused=False,
+            citations=citations,
+            disagreement=disagreement,
+            warnings=warnings,
         )
 
     # scoring ---------------------------------------------------------------------------------
@@ -193,14 +203,23 @@ class ExtractiveAnswerer:
         first = typed[0] if wanted else best
         chosen = [first]
         covered = set(first.terms)
+        q_terms = _key_terms(question)
         for cand in cands:
-            if len(chosen) >= cfg.max_quotes or cand.score < cfg.keep_ratio * best.score:
+            if len(chosen) >= cfg.max_quotes:
                 break
             if cand in chosen or any(_near_duplicate(cand.text, c.text) for c in chosen):
                 continue
             new_source = all(cand.hit.chunk.source != c.hit.chunk.source for c in chosen)
-            adds_terms = bool((cand.terms - covered) & _key_terms(question))
-            if new_source or adds_terms:
+            if new_source:
+                # Another source's account is worth showing when it addresses the question too.
+                supported = cand.coverage >= cfg.min_coverage or cand.dense >= cfg.strong_dense
+                if cand.score >= cfg.other_source_ratio * best.score and supported:
+                    chosen.append(cand)
+                    covered |= cand.terms
+                continue
+            # Near-ties are kept: the scores cannot tell which of them answers.
+            tie = cand.score >= cfg.tie_ratio * best.score
+            if cand.score >= cfg.keep_ratio * best.score and (tie or (cand.terms - covered) & q_terms):
                 chosen.append(cand)
                 covered |= cand.terms
         # Readable order: by source as first chosen, then position in the source.
@@ -298,3 +317,40 @@ def _near_duplicate(a: str, b: str) -> bool:
     if not ta or not tb:
         return a.strip() == b.strip()
     return len(ta & tb) / len(ta | tb) >= 0.8
+
+
+# Verbs that state how a dispute ended; two sources using different ones for the same event give
+# different accounts (e.g. "denied a preliminary injunction" vs "dismissed efforts").
+_OUTCOMES = frozenset(
+    tokenize(
+        "denied dismissed granted rejected approved upheld overturned reversed affirmed vacated "
+        "refused accepted",
+        keep_stopwords=True,
+    )
+)
+_FIGURE = re.compile(r"\b\d[\d,.]*\b")
+
+
+def find_disagreements(citations: list[Citation]) -> list[Disagreement]:
+    """Pairs of quotes from different sources that report the same point differently.
+
+    Two signals, both cheap and explainable: the quotes share a named subject but state a
+    different outcome verb, or they share a subject but give different figures.
+    """
+    found: list[Disagreement] = []
+    for i, a in enumerate(citations):
+        for b in citations[i + 1 :]:
+            if a.source == b.source:
+                continue
+            ta, tb = set(tokenize(a.quote)), set(tokenize(b.quote))
+            shared = (ta & tb) - _OUTCOMES
+            if len(shared) < 2:
+                continue
+            oa, ob = ta & _OUTCOMES, tb & _OUTCOMES
+            if oa and ob and not oa & ob:
+                found.append(Disagreement(topic="what was decided", accounts=[a.n, b.n]))
+                continue
+            fa, fb = set(_FIGURE.findall(a.quote)), set(_FIGURE.findall(b.quote))
+            if fa and fb and not fa & fb:
+                found.append(Disagreement(topic="the figures", accounts=[a.n, b.n]))
+    return found

@@ -6,6 +6,7 @@ import os
 import threading
 from functools import cached_property
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -32,6 +33,7 @@ class QAService:
         self.max_bytes = int(settings.max_file_mb * 1_000_000)
         self._embeddings = embeddings
         self._index_lock = threading.Lock()
+        self._generation: str | None = None
 
     @cached_property
     def embeddings(self) -> Embeddings:
@@ -77,7 +79,7 @@ class QAService:
     def index(self, progress: ProgressCallback | None = None) -> IndexReport:
         """Bring the index in line with the sources folder (incremental)."""
         with self._index_lock:
-            return index_sources(
+            report = index_sources(
                 self.sources_dir,
                 self.store,
                 self.embeddings,
@@ -86,6 +88,8 @@ class QAService:
                 lock_timeout=self.settings.lock_timeout,
                 progress=progress,
             )
+            self._generation = self.store.generation()
+            return report
 
     def is_indexing(self) -> bool:
         """True while any process is indexing this store."""
@@ -93,8 +97,9 @@ class QAService:
 
     def needs_index(self) -> bool:
         """True when the store is empty but the sources folder has files."""
-        return self.store.count() == 0 and bool(discover(self.sources_dir)[0]) \
-            if self.sources_dir.is_dir() else False
+        if not self.sources_dir.is_dir():
+            return False
+        return self.store.count() == 0 and bool(discover(self.sources_dir)[0])
 
     # answering -------------------------------------------------------------------------------
     def ask(self, question: str, history: list[str] | None = None) -> Answer:
@@ -104,6 +109,21 @@ class QAService:
             ConfigError: the question is empty.
             EmptyIndexError: nothing is indexed yet.
         """
+        self.ask_checks(question)
+        self._follow_other_writers()
+        return self.answerer.answer(question, history)
+
+    def ask_stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
+        """Like :meth:`ask`, yielding an LLM's draft text first, then the verified ``Answer``."""
+        if not callable(getattr(self.answerer, "stream", None)):
+            yield self.ask(question, history)
+            return
+        self.ask_checks(question)
+        self._follow_other_writers()
+        yield from self.answerer.stream(question, history)
+
+    def ask_checks(self, question: str) -> None:
+        """Raise the errors :meth:`ask` raises for an empty question or an empty index."""
         if not question or not question.strip():
             raise ConfigError("The question is empty; type a question.")
         if self.store.count() == 0:
@@ -111,7 +131,22 @@ class QAService:
                 f"The index in {self.store_dir} is empty. Add documents to {self.sources_dir} "
                 "and run `qa index` (or press Re-index in the app)."
             )
-        return self.answerer.answer(question, history)
+
+    def _follow_other_writers(self) -> None:
+        """Reopen an embedded store that another process re-indexed.
+
+        The embedded Chroma keeps its vector index in memory per process, so vectors written by
+        another process (``qa index`` while the app runs) are invisible until the client reopens.
+        """
+        generation = self.store.generation()
+        if self._generation is not None and generation != self._generation and not self.settings.chroma_url:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient._identifier_to_system.pop(str(self.store_dir / "chroma"), None)
+            SharedSystemClient._identifier_to_refcount.pop(str(self.store_dir / "chroma"), None)
+            for name in ("store", "engine", "answerer"):
+                self.__dict__.pop(name, None)
+        self._generation = generation
 
     # sources ---------------------------------------------------------------------------------
     def show(self, source: str) -> SourceText:

@@ -23,7 +23,7 @@ class SourceReader:
     def path_of(self, source: str) -> Path:
         """The file behind a source name; names escaping the sources folder are refused."""
         path = (self.root / source).resolve()
-        if not path.is_relative_to(self.root.resolve()) and not (self.root / source).is_symlink():
+        if not path.is_relative_to(self.root.resolve()):
             raise SourceError(source, "not inside the sources folder")
         return self.root / source
 

@@ -32,11 +32,16 @@ def test_edit_reembeds_only_touched_chunks(tmp_path, fake_embeddings, make_servi
     service = make_service(src, fake_embeddings)
     full = service.index()
     text = (src / "long.txt").read_text()
-    (src / "long.txt").write_text(text.replace("second sentence 15.", "second, edited sentence 15."))
+    (src / "long.txt").write_text(
+        text.replace("second sentence 15.", "second, edited sentence 15.")
+    )
     edit = service.index()
     assert edit.files["changed"] == 1
     assert 1 <= edit.chunks["embedded"] <= 3
-    assert edit.store["chunks"] == full.store["chunks"] - edit.chunks["deleted"] + edit.chunks["embedded"]
+    assert (
+        edit.store["chunks"]
+        == full.store["chunks"] - edit.chunks["deleted"] + edit.chunks["embedded"]
+    )
     # Offsets of every stored chunk still match the file.
     new_text = (src / "long.txt").read_text()
     for chunk in service.store.iter_chunks():
@@ -98,3 +103,79 @@ def test_latin1_text_is_decoded(tmp_path, fake_embeddings, make_service):
     service = make_service(src, fake_embeddings)
     assert service.index().exit_code == 0
     assert "café" in service.show("old.txt").text
+
+
+def test_crash_before_the_generation_stamp_still_refreshes_the_lexical_cache(
+    tmp_path, fake_embeddings, make_service, monkeypatch
+):
+    # A run that wrote every chunk and record but died before stamping the generation used to
+    # leave the old stamp: the next run had nothing to do, so the BM25 cache kept the old set.
+    from index.indexer import lexical_dir
+    from index.lexical import LexicalIndex
+    from index.store import Store
+
+    src = tmp_path / "docs"
+    src.mkdir()
+    (src / "a.txt").write_text(_long_text(10))
+    service = make_service(src, fake_embeddings)
+    service.index()
+    (src / "b.txt").write_text("A new file about lighthouses. It has two sentences.")
+
+    def crash(self, ids):
+        raise KeyboardInterrupt("killed before the stamp")
+
+    monkeypatch.setattr(Store, "bump_generation", crash)
+    with pytest.raises(KeyboardInterrupt):
+        service.index()
+    monkeypatch.undo()
+    report = service.index()
+    assert report.chunks["embedded"] == 0  # nothing left to embed...
+    ids = {c.id for c in service.store.iter_chunks()}
+    cached = LexicalIndex.load(lexical_dir(Path(service.store_dir)))
+    assert cached is not None and set(cached.ids) == ids  # ...but the cache has the new set
+    assert any(c.source == "b.txt" for c, _ in service.engine.bm25("lighthouses", 3))
+
+
+def test_progress_reports_files_chunks_rate_and_eta(tmp_path, fake_embeddings, make_service):
+    src = tmp_path / "docs"
+    src.mkdir()
+    for i in range(5):
+        (src / f"f{i}.txt").write_text(_long_text(8 + i))
+    seen = []
+
+    def progress(p):
+        seen.append((p.files_done, p.files_total, p.chunks_done, p.chunks_total, p.rate, p.eta))
+
+    report = make_service(src, fake_embeddings).index(progress=progress)
+    assert seen, "the callback is called"
+    files_done = [s[0] for s in seen]
+    chunks_done = [s[2] for s in seen]
+    assert files_done == sorted(files_done) and chunks_done == sorted(chunks_done)
+    last = seen[-1]
+    assert last[0] == last[1] == 5
+    assert last[2] == last[3] == report.chunks["embedded"] > 0
+    assert last[4] > 0 and last[5] == 0
+    assert any(s[5] is not None and s[5] > 0 for s in seen if s[2] < s[3] and s[2] > 0) or all(
+        s[2] in (0, s[3]) for s in seen
+    )
+
+
+def test_unexpected_converter_error_costs_one_file(
+    sources_dir, fake_embeddings, make_service, monkeypatch
+):
+    import index.indexer as indexer
+
+    real = indexer.load_bytes
+
+    def flaky(rel, data):
+        if rel.endswith("bad.md"):
+            raise RuntimeError("converter bug")
+        return real(rel, data)
+
+    monkeypatch.setattr(indexer, "load_bytes", flaky)
+    (sources_dir / "bad.md").write_text("# Some markdown\n\nText.")
+    report = make_service(sources_dir, fake_embeddings).index()
+    assert report.files["added"] == 2
+    assert report.errors == [
+        {"source": "bad.md", "error": "could not convert this file (RuntimeError: converter bug)"}
+    ]

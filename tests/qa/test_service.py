@@ -1,0 +1,49 @@
+"""QAService behaviour that spans processes and uploads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+_WRITER = """
+import sys
+from pathlib import Path
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from qa.service import QAService
+from qa.settings import Settings
+svc = QAService(Settings(sources=Path(sys.argv[1]), store=Path(sys.argv[2])),
+                embeddings=DeterministicFakeEmbedding(size=32))
+svc.index()
+"""
+
+
+def test_answers_see_chunks_indexed_by_another_process(sources_dir, fake_embeddings, make_service):
+    service = make_service(sources_dir, fake_embeddings, retriever="dense", top_k=50)
+    service.index()
+    service.ask("Who resigned?")
+    (sources_dir / "zephyr.txt").write_text(
+        "The Zephyr Lighthouse was restored in 1887 by the harbour guild of Port Avel.\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", _WRITER, str(sources_dir), str(service.store_dir)],
+        check=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    hits = service.engine.search("Zephyr Lighthouse", 50, "dense")
+    # Before the next question this process still has its old view; ask() refreshes it.
+    service.ask("When was the Zephyr Lighthouse restored?")
+    hits = service.engine.search("Zephyr Lighthouse", 50, "dense")
+    assert any(h.chunk.source == "zephyr.txt" for h in hits)
+
+
+def test_upload_same_content_is_unchanged_and_new_content_replaces(
+    sources_dir: Path, fake_embeddings, make_service
+):
+    service = make_service(sources_dir, fake_embeddings)
+    assert service.save_upload("../notes.txt", b"first version") == ("notes.txt", "added")
+    assert service.save_upload("notes.txt", b"first version") == ("notes.txt", "unchanged")
+    assert service.save_upload("notes.txt", b"second", replace=True) == ("notes.txt", "replaced")
+    assert service.save_upload("notes.txt", b"third", replace=False) == ("notes-2.txt", "added")
+    assert (sources_dir / "notes.txt").read_bytes() == b"second"
