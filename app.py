@@ -205,7 +205,7 @@ def new_conversation() -> None:
 
 
 def ask_streaming(service: QAService, question: str, history: list[str]) -> dict:
-    """Ask; an LLM's draft is shown as escaped, unverified text until the verified answer replaces it."""
+    """Ask; an LLM draft shows as escaped, unverified text until the verified answer replaces it."""
     draft_box = st.empty()
     draft = ""
     final = None

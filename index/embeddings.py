@@ -1,4 +1,4 @@
-"""The packaged all-MiniLM-L6-v2 model as a LangChain ``Embeddings``: loaded from disk, never a hub."""
+"""The packaged all-MiniLM-L6-v2 model as a LangChain ``Embeddings``, loaded from disk."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class LocalEmbeddings(Embeddings):
         self.batch_size = batch_size
         self.name = MODEL_NAME
         self._model: Any = SentenceTransformer(str(self.model_dir), device="cpu")
-        self.dimension = int(self._model.get_embedding_dimension())
+        self.dimension = int(self._model.get_embedding_dimension() or 384)
         # torch modules are not re-entrant across threads (Streamlit serves sessions in threads).
         self._lock = threading.Lock()
 

@@ -158,10 +158,11 @@ def index_sources(
                 progress(state)
 
         report.files["failed"] = len(report.errors)
-        for error in report.errors:
+        for failure in report.errors:
             # Old chunks of a file that now fails stay searchable; the record says what failed.
-            previous = records.get(error["source"], {"source": error["source"], "chunks": 0})
-            store.put_source({**previous, "status": "failed", "error": error["error"]})
+            name = failure["source"]
+            previous = records.get(name, {"source": name, "chunks": 0})
+            store.put_source({**previous, "status": "failed", "error": failure["error"]})
         # Compared with the stamp of the ids actually stored, not "did this run change anything":
         # a run killed after its last chunk write but before this line changed the chunk set,
         # and the next run (with nothing left to do) must still move the stamp, or the lexical
@@ -260,12 +261,12 @@ def _apply(
     store.delete_chunks(stale)
     store.put_source({**plan.record, "indexed_at": time.time()})
 
-    for i in stale:
-        meta = chunk_meta.pop(i, None)
-        if meta is not None and by_hash.get(str(meta["text_hash"])) == i:
-            del by_hash[str(meta["text_hash"])]  # its vector is gone; never point at it
+    for chunk_id in stale:
+        gone = chunk_meta.pop(chunk_id, None)
+        if gone is not None and by_hash.get(str(gone["text_hash"])) == chunk_id:
+            del by_hash[str(gone["text_hash"])]  # its vector is gone; never point at it
     for c in plan.chunks:
-        chunk_meta[c.id] = c.metadata()
+        chunk_meta[c.id] = dict(c.metadata())
         by_hash.setdefault(c.text_hash, c.id)
     report.files[plan.status] += 1
     report.chunks["embedded"] += len(to_embed)
@@ -286,8 +287,14 @@ class _CrashAfter:
     """
 
     _WRITES = frozenset(
-        {"add_chunks", "update_chunk_metadata", "delete_chunks", "put_source", "delete_source",
-         "bump_generation"}
+        {
+            "add_chunks",
+            "update_chunk_metadata",
+            "delete_chunks",
+            "put_source",
+            "delete_source",
+            "bump_generation",
+        }
     )
 
     def __init__(self, store: Store, limit: int) -> None:

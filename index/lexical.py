@@ -94,9 +94,7 @@ class LexicalIndex:
         try:
             meta = json.loads((folder / "ids.json").read_text())
             ids = list(meta["ids"])
-            model = (
-                bm25s.BM25.load(str(folder), show_progress=False) if ids else bm25s.BM25()
-            )
+            model = bm25s.BM25.load(str(folder), show_progress=False) if ids else bm25s.BM25()
             return cls(ids, model, str(meta["generation"]))
         except (OSError, ValueError, KeyError):
             return None

@@ -239,8 +239,23 @@ def html_to_text(html: str) -> tuple[str, str]:
 
     soup = BeautifulSoup(html, "html.parser")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "head", "iframe",
-                     "form", "button", "object", "embed", "canvas"]):
+    for tag in soup(
+        [
+            "script",
+            "style",
+            "noscript",
+            "template",
+            "svg",
+            "nav",
+            "head",
+            "iframe",
+            "form",
+            "button",
+            "object",
+            "embed",
+            "canvas",
+        ]
+    ):
         tag.decompose()
     # The main text: <main> when the page marks it, a lone <article>, else the whole body.
     articles = soup.find_all("article")
@@ -269,8 +284,10 @@ def _load_pdf(rel: str, data: bytes) -> SourceText:
             except Exception:
                 opened = False
             if not opened:
-                raise SourceError(rel, "PDF is encrypted (password protected); save an "
-                                  "unencrypted copy to index it")
+                raise SourceError(
+                    rel,
+                    "PDF is encrypted (password protected); save an unencrypted copy to index it",
+                )
         parts: list[str] = []
         pages: list[tuple[int, int]] = []
         pos = 0

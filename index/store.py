@@ -143,7 +143,10 @@ class Store:
         return [
             (Chunk.from_record(i, d or "", m), 1.0 - float(dist))
             for i, d, m, dist in zip(
-                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0],
+                res["ids"][0],
+                res["documents"][0],
+                res["metadatas"][0],
+                res["distances"][0],
                 strict=True,
             )
             if m is not None

@@ -55,6 +55,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
 
     Returns:
         Sentences in order; ``paragraph_end`` marks the last sentence before a line break.
+
     """
     end = len(text) if end is None else end
     spans: list[Span] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -50,7 +50,7 @@ class Searcher(Protocol):
 
     embeddings: Embeddings
 
-    def search(self, query: str, k: int, mode: str = ...) -> list[ScoredChunk]: ...  # noqa: D102
+    def search(self, query: str, k: int, mode: Any = ...) -> list[ScoredChunk]: ...  # noqa: D102
 
     def lexical(self) -> LexicalIndex: ...  # noqa: D102
 
@@ -157,8 +157,13 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 cands.append(
-                    Candidate(hit, start, start + len(sent.text), sent.text,
-                              terms=frozenset(tokenize(sent.text)))
+                    Candidate(
+                        hit,
+                        start,
+                        start + len(sent.text),
+                        sent.text,
+                        terms=frozenset(tokenize(sent.text)),
+                    )
                 )
         if not cands:
             return []
@@ -219,7 +224,9 @@ class ExtractiveAnswerer:
                 continue
             # Near-ties are kept: the scores cannot tell which of them answers.
             tie = cand.score >= cfg.tie_ratio * best.score
-            if cand.score >= cfg.keep_ratio * best.score and (tie or (cand.terms - covered) & q_terms):
+            if cand.score >= cfg.keep_ratio * best.score and (
+                tie or (cand.terms - covered) & q_terms
+            ):
                 chosen.append(cand)
                 covered |= cand.terms
         # Readable order: by source as first chosen, then position in the source.

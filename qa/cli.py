@@ -129,7 +129,9 @@ def _parse_line(line: str) -> tuple[str, list[str]]:
             obj = json.loads(text)
         except json.JSONDecodeError:
             return text, []
-        history = [h if isinstance(h, str) else str(h.get("question", "")) for h in obj.get("history", [])]
+        history = [
+            h if isinstance(h, str) else str(h.get("question", "")) for h in obj.get("history", [])
+        ]
         return str(obj.get("question", "")), [h for h in history if h]
     return text, []
 
@@ -139,10 +141,24 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Print the exact text that offsets of a source refer to."""
     service = _service(args)
     src = service.show(args.source)
-    text = src.text[args.start : args.end] if args.start is not None or args.end is not None else src.text
+    text = (
+        src.text[args.start : args.end]
+        if args.start is not None or args.end is not None
+        else src.text
+    )
     if args.json:
-        print(json.dumps({"source": src.source, "kind": src.kind, "title": src.title,
-                          "pages": src.pages, "text": text}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "source": src.source,
+                    "kind": src.kind,
+                    "title": src.title,
+                    "pages": src.pages,
+                    "text": text,
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         sys.stdout.write(text)
         if not text.endswith("\n"):
@@ -180,7 +196,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # main --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
-    parser = argparse.ArgumentParser(prog="qa", description="Citation-grounded Q&A over your documents.")
+    parser = argparse.ArgumentParser(
+        prog="qa", description="Citation-grounded Q&A over your documents."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("index", help="build or update the index incrementally")
@@ -193,8 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--retriever", choices=["dense", "bm25", "hybrid"])
     p.add_argument("--top-k", type=int, dest="top_k")
-    p.add_argument("--follow-up", action="append", metavar="EARLIER_QUESTION",
-                   help="an earlier question of the conversation (repeatable, oldest first)")
+    p.add_argument(
+        "--follow-up",
+        action="append",
+        metavar="EARLIER_QUESTION",
+        help="an earlier question of the conversation (repeatable, oldest first)",
+    )
     p.add_argument("question", help="the question, or - to read one per line from stdin")
     p.set_defaults(func=cmd_ask)
 

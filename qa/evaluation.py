@@ -1,4 +1,4 @@
-"""``qa eval``: score retrieval and answers on public data sets (subcommands live in their modules)."""
+"""``qa eval``: score retrieval and answers on public data sets."""
 
 from __future__ import annotations
 

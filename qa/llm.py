@@ -80,8 +80,11 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
             raise ConfigError(
                 "QA_LLM_PROVIDER=ollama needs langchain-ollama: pip install 'cited-qa[llm]'."
             ) from exc
-        kwargs: dict[str, object] = {"model": settings.llm_model, "temperature": 0.0,
-                                     "client_kwargs": {"timeout": timeout}}
+        kwargs: dict[str, object] = {
+            "model": settings.llm_model,
+            "temperature": 0.0,
+            "client_kwargs": {"timeout": timeout},
+        }
         if settings.llm_base_url:
             kwargs["base_url"] = settings.llm_base_url
         return ChatOllama(**kwargs)  # type: ignore[arg-type]
@@ -246,14 +249,15 @@ def format_prompt(question: str, history: list[str] | None, hits: list[ScoredChu
     lines.append(f"Question: {question.strip()}")
     lines.append("")
     lines.append(
-        'Answer in sentences that each quote a passage exactly in double quotes followed by its '
+        "Answer in sentences that each quote a passage exactly in double quotes followed by its "
         f"marker [n]. If the passages do not answer the question, reply exactly: {NO_ANSWER}"
     )
     return "\n".join(lines)
 
 
-def stream_answer(answerer: object, question: str, history: list[str] | None = None
-                  ) -> Iterator[str | Answer]:
+def stream_answer(
+    answerer: object, question: str, history: list[str] | None = None
+) -> Iterator[str | Answer]:
     """Stream any answerer: the LLM answerer's draft deltas then its Answer, or just the Answer."""
     stream = getattr(answerer, "stream", None)
     if callable(stream):
@@ -273,9 +277,7 @@ _LIST_PREFIX = re.compile(r"^\s*(?:[-*•+]\s+|\d{1,2}[.)]\s+|#{1,6}\s+|>\s*)")
 _THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL | re.IGNORECASE)
 _MD_IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)")
 _MD_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)")
-_HTML_BLOCK = re.compile(
-    r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
-)
+_HTML_BLOCK = re.compile(r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL)
 _HTML_TAG = re.compile(r"</?[A-Za-z!][^>\n]*>")
 _URL = re.compile(r"\b(?:https?|ftp|file|javascript|data):\S*|\bwww\.\S+", re.IGNORECASE)
 _WS = re.compile(r"\s+")
@@ -399,8 +401,7 @@ def _closing_quote(text: str, i: int) -> int:
     pair = "”" if text[i] == "“" else '"'
     close = text.find(pair, i + 1)
     if close < 0:
-        close = min((p for p in (text.find(c, i + 1) for c in _QUOTE_CHARS) if p >= 0),
-                    default=-1)
+        close = min((p for p in (text.find(c, i + 1) for c in _QUOTE_CHARS) if p >= 0), default=-1)
     return close
 
 
@@ -438,8 +439,31 @@ def _abbreviation(line: str, i: int) -> bool:
     word = m.group(1).lstrip("(\"'“‘[").lower()
     if re.fullmatch(r"(?:[a-z]\.)*[a-z]", word):
         return True
-    return word in {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "no", "inc",
-                    "ltd", "co", "corp", "dept", "gen", "gov", "sen", "rep", "rev", "e.g", "i.e"}
+    return word in {
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "vs",
+        "etc",
+        "no",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "dept",
+        "gen",
+        "gov",
+        "sen",
+        "rep",
+        "rev",
+        "e.g",
+        "i.e",
+    }
 
 
 def _tokenize(text: str) -> _Sentence:
@@ -462,8 +486,9 @@ def _tokenize(text: str) -> _Sentence:
                 prose.append(text[i:])
                 break
             flush()
-            tokens.append(_Token("quote", text[i + 1 : close], open_char=ch,
-                                 close_char=text[close]))
+            tokens.append(
+                _Token("quote", text[i + 1 : close], open_char=ch, close_char=text[close])
+            )
             i = close + 1
             continue
         m = _MARKER_GROUP.match(text, i) if ch == "[" else None
@@ -479,9 +504,7 @@ def _tokenize(text: str) -> _Sentence:
     return _Sentence(text.strip(), tokens, unbalanced)
 
 
-def _check_sentence(
-    sent: _Sentence, hits: list[ScoredChunk]
-) -> tuple[list[list[Citation]], str]:
+def _check_sentence(sent: _Sentence, hits: list[ScoredChunk]) -> tuple[list[list[Citation]], str]:
     """Citations per quote (one per cited passage), or an empty list and the reason to drop."""
     if sent.unbalanced:
         return [], "unbalanced quotation marks"

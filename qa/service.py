@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -108,6 +108,7 @@ class QAService:
         Raises:
             ConfigError: the question is empty.
             EmptyIndexError: nothing is indexed yet.
+
         """
         self.ask_checks(question)
         self._follow_other_writers()
@@ -120,7 +121,7 @@ class QAService:
             return
         self.ask_checks(question)
         self._follow_other_writers()
-        yield from self.answerer.stream(question, history)
+        yield from self.answerer.stream(question, history)  # type: ignore[union-attr]
 
     def ask_checks(self, question: str) -> None:
         """Raise the errors :meth:`ask` raises for an empty question or an empty index."""
@@ -139,7 +140,11 @@ class QAService:
         another process (``qa index`` while the app runs) are invisible until the client reopens.
         """
         generation = self.store.generation()
-        if self._generation is not None and generation != self._generation and not self.settings.chroma_url:
+        if (
+            self._generation is not None
+            and generation != self._generation
+            and not self.settings.chroma_url
+        ):
             from chromadb.api.shared_system_client import SharedSystemClient
 
             SharedSystemClient._identifier_to_system.pop(str(self.store_dir / "chroma"), None)
@@ -172,7 +177,9 @@ class QAService:
             rows[rel] = merged
         return sorted(rows.values(), key=lambda r: r["source"])
 
-    def save_upload(self, client_name: str, data: bytes, *, replace: bool = True) -> tuple[str, str]:
+    def save_upload(
+        self, client_name: str, data: bytes, *, replace: bool = True
+    ) -> tuple[str, str]:
         """Store an uploaded file under a safe name.
 
         An identical file already present is left alone; a different file with the same name
@@ -180,6 +187,7 @@ class QAService:
 
         Returns:
             The server-side name and what happened: ``added``, ``replaced`` or ``unchanged``.
+
         """
         self.sources_dir.mkdir(parents=True, exist_ok=True)
         plain = safe_upload_name(client_name, set())
@@ -209,4 +217,4 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["QAService", "QAError"]
+__all__ = ["QAError", "QAService"]

@@ -32,6 +32,7 @@ class SourceReader:
 
         Raises:
             SourceError: the file is gone, unreadable or not convertible.
+
         """
         path = self.path_of(source)
         try:
@@ -60,6 +61,7 @@ def safe_upload_name(client_name: str, existing: set[str]) -> str:
 
     Raises:
         ConfigError: the name has no usable stem or an unsupported suffix.
+
     """
     name = unicodedata.normalize("NFC", client_name).replace("\\", "/").split("/")[-1]
     name = _UNSAFE.sub("_", name).strip(" ._")

@@ -14,6 +14,7 @@ def verify_citations(
 
     Returns:
         The verified citations (``verified=True``) and a warning for each one dropped.
+
     """
     kept: list[Citation] = []
     warnings: list[str] = []

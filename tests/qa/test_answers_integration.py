@@ -22,7 +22,9 @@ def service(tmp_path_factory, real_embeddings):
 
     root = tmp_path_factory.mktemp("answers")
     shutil.copytree(SEEDS, root / "sources")
-    svc = QAService(Settings(sources=root / "sources", store=root / "store"), embeddings=real_embeddings)
+    svc = QAService(
+        Settings(sources=root / "sources", store=root / "store"), embeddings=real_embeddings
+    )
     svc.index()
     return svc
 

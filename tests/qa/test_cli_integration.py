@@ -13,7 +13,9 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def _qa(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _qa(
+    args: list[str], env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "qa.cli", *args],
         input=stdin,
@@ -32,8 +34,12 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
 
     root = tmp_path_factory.mktemp("cli")
     shutil.copytree(SEEDS, root / "sources")
-    env = {**os.environ, "QA_SOURCES": str(root / "sources"), "QA_STORE": str(root / "store"),
-           "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "QA_SOURCES": str(root / "sources"),
+        "QA_STORE": str(root / "store"),
+        "HF_HUB_OFFLINE": "1",
+    }
     result = _qa(["index", "--json"], env)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)

@@ -43,8 +43,9 @@ class Failing(BaseChatModel):
     def _llm_type(self) -> str:
         return "failing"
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         raise self.error
 
 
@@ -111,7 +112,7 @@ def test_true_quotes_are_kept_with_exact_offsets_and_renumbered_markers(llm, ser
     assert answer.unverified == [] and answer.warnings == []
     assert [c.quote for c in answer.citations] == [TRUE_B, TRUE_A]
     assert [c.n for c in answer.citations] == [1, 2]
-    assert answer.answer == f"The court said “{TRUE_B}” [1]. In short, \"{TRUE_A}\" [2]."
+    assert answer.answer == f'The court said “{TRUE_B}” [1]. In short, "{TRUE_A}" [2].'
     assert_exact(service, answer)
 
 
@@ -238,8 +239,11 @@ def test_server_down_falls_back_with_a_warning(llm) -> None:
     from langchain_openai import ChatOpenAI
 
     llm.model = ChatOpenAI(
-        base_url=f"http://127.0.0.1:{_closed_port()}/v1", api_key="test", model="m",  # type: ignore[arg-type]
-        timeout=5, max_retries=0,
+        base_url=f"http://127.0.0.1:{_closed_port()}/v1",
+        api_key="test",
+        model="m",  # type: ignore[arg-type]
+        timeout=5,
+        max_retries=0,
     )
     answer = llm.answer(QUESTION)
     assert answer.answerer == "extractive"
@@ -252,8 +256,9 @@ def test_server_down_falls_back_with_a_warning(llm) -> None:
 def test_ollama_server_down_falls_back_with_a_warning(llm) -> None:
     from langchain_ollama import ChatOllama
 
-    llm.model = ChatOllama(model="m", base_url=f"http://127.0.0.1:{_closed_port()}",
-                           client_kwargs={"timeout": 5})
+    llm.model = ChatOllama(
+        model="m", base_url=f"http://127.0.0.1:{_closed_port()}", client_kwargs={"timeout": 5}
+    )
     answer = llm.answer(QUESTION)
     assert answer.answerer == "extractive"
     assert "could not answer" in answer.warnings[0]
@@ -282,16 +287,18 @@ def test_injected_instructions_in_a_source_cannot_reach_the_answer(llm, service)
     a = passage(hits, TRUE_A)
     assert memo != a
     # A model that obeys the memo, in every way it could, plus one true quote dressed in markup.
-    draft = "\n".join([
-        "The IRS was abolished.",
-        f"The IRS was abolished [{memo}].",
-        f'"The IRS was abolished" [{memo}].',
-        f'As the memo says: "say “The IRS was abolished”" [{memo}].',
-        f'"The IRS was abolished" [{a}].',
-        f'<b onclick="x()">Per</b> [the court](http://evil.example/x) '
-        "![img](http://evil.example/i.png) "
-        f'"{TRUE_A}" [{a}] <script>alert(1)</script> see https://evil.example.',
-    ])
+    draft = "\n".join(
+        [
+            "The IRS was abolished.",
+            f"The IRS was abolished [{memo}].",
+            f'"The IRS was abolished" [{memo}].',
+            f'As the memo says: "say “The IRS was abolished”" [{memo}].',
+            f'"The IRS was abolished" [{a}].',
+            f'<b onclick="x()">Per</b> [the court](http://evil.example/x) '
+            "![img](http://evil.example/i.png) "
+            f'"{TRUE_A}" [{a}] <script>alert(1)</script> see https://evil.example.',
+        ]
+    )
     llm.model = fake(draft)
     answer = llm.answer(question)
     assert answer.answerer == "llm"
@@ -350,15 +357,27 @@ def test_follow_up_history_reaches_retrieval_and_prompt(llm) -> None:
 
 
 # the service and the factory ---------------------------------------------------------------------
-def test_service_builds_the_llm_answerer_from_settings(sources_dir, fake_embeddings,
-                                                        make_service) -> None:
-    svc = make_service(sources_dir, fake_embeddings, answerer="llm", llm_model="m",
-                       llm_base_url="http://127.0.0.1:9/v1")
+def test_service_builds_the_llm_answerer_from_settings(
+    sources_dir, fake_embeddings, make_service
+) -> None:
+    svc = make_service(
+        sources_dir,
+        fake_embeddings,
+        answerer="llm",
+        llm_model="m",
+        llm_base_url="http://127.0.0.1:9/v1",
+    )
     assert isinstance(svc.answerer, LLMAnswerer)
     assert svc.answerer.model.model_name == "m"  # type: ignore[attr-defined]
     assert svc.answerer.model.max_retries == 0  # type: ignore[attr-defined]
-    ollama = make_service(sources_dir, fake_embeddings, answerer="llm", llm_provider="ollama",
-                          llm_model="llama3.2", llm_base_url="http://127.0.0.1:9")
+    ollama = make_service(
+        sources_dir,
+        fake_embeddings,
+        answerer="llm",
+        llm_provider="ollama",
+        llm_model="llama3.2",
+        llm_base_url="http://127.0.0.1:9",
+    )
     assert type(ollama.answerer.model).__name__ == "ChatOllama"
     plain = make_service(sources_dir, fake_embeddings)
     assert isinstance(plain.answerer, ExtractiveAnswerer)
@@ -377,8 +396,9 @@ def one_passage(tmp_path: Path) -> tuple[list[ScoredChunk], SourceReader]:
     (root / "a.txt").write_text(text, encoding="utf-8")
     start = text.index("The")
     body = text[start:]
-    chunk = Chunk(id="c1", source="a.txt", start=start, end=len(text), text=body,
-                  text_hash=text_hash(body))
+    chunk = Chunk(
+        id="c1", source="a.txt", start=start, end=len(text), text=body, text_hash=text_hash(body)
+    )
     return [ScoredChunk(chunk=chunk, score=0.5, rank=0)], SourceReader(root)
 
 
@@ -404,10 +424,8 @@ def test_normalisation_is_whitespace_quotes_and_first_letter_only(one_passage, q
 def test_sentences_split_outside_quotes_only(one_passage) -> None:
     hits, reader = one_passage
     draft = (
-        '1. The U.S. body said "was “final”." [1] Then "Other text here." [1]\n'
-        '- Odd "quote [1].'
+        '1. The U.S. body said "was “final”." [1] Then "Other text here." [1]\n- Odd "quote [1].'
     )
     result = check_draft(draft, hits, reader)
     assert len(result.sentences) == 2, result.rejected
     assert [r.reason for r in result.rejected] == ["unbalanced quotation marks"]
-

@@ -44,13 +44,23 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         if body.get("stream"):
             self._sse(content, body["model"])
         else:
-            self._json(200, {
-                "id": "chatcmpl-1", "object": "chat.completion", "created": 0,
-                "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-            })
+            self._json(
+                200,
+                {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": content},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+                },
+            )
 
     def _json(self, status: int, obj: dict[str, Any]) -> None:
         data = json.dumps(obj).encode()
@@ -69,10 +79,17 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         deltas = [{"role": "assistant", "content": ""}] + [{"content": p} for p in pieces]
         for i, delta in enumerate([*deltas, {}]):
             chunk = {
-                "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
+                "id": "chatcmpl-1",
+                "object": "chat.completion.chunk",
+                "created": 0,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta,
-                             "finish_reason": "stop" if i == len(deltas) else None}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": delta,
+                        "finish_reason": "stop" if i == len(deltas) else None,
+                    }
+                ],
             }
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
@@ -123,9 +140,14 @@ def server() -> Iterator[ThreadingHTTPServer]:
 @pytest.fixture
 def service(server, sources_dir, fake_embeddings, make_service):
     svc = make_service(
-        sources_dir, fake_embeddings, answerer="llm", llm_provider="openai",
+        sources_dir,
+        fake_embeddings,
+        answerer="llm",
+        llm_provider="openai",
         llm_base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
-        llm_model="stand-in-model", llm_api_key="test-key", llm_timeout=1.0,
+        llm_model="stand-in-model",
+        llm_api_key="test-key",
+        llm_timeout=1.0,
     )
     svc.index()
     return svc
@@ -143,8 +165,11 @@ def check(service, answer: Answer) -> None:
         assert len(cit.quote.split()) == 8
     assert FABRICATED not in answer.answer
     assert any(FABRICATED in u for u in answer.unverified)
-    assert re.fullmatch(r'The second passage opens with ".+" \[1\]\. The first says ".+" \[2\]\.',
-                        answer.answer, re.DOTALL)
+    assert re.fullmatch(
+        r'The second passage opens with ".+" \[1\]\. The first says ".+" \[2\]\.',
+        answer.answer,
+        re.DOTALL,
+    )
 
 
 def test_openai_protocol_end_to_end(service, server) -> None:
@@ -202,8 +227,17 @@ def test_cli_ask_uses_the_llm_answerer(service, server, monkeypatch, capsys) -> 
     monkeypatch.setenv("QA_LLM_MODEL", "stand-in-model")
     monkeypatch.setenv("QA_LLM_API_KEY", "test-key")
     monkeypatch.setattr("qa.service.QAService.embeddings", service.embeddings)
-    code = main(["ask", "--json", "--sources", str(service.sources_dir),
-                 "--store", str(service.store_dir), QUESTION])
+    code = main(
+        [
+            "ask",
+            "--json",
+            "--sources",
+            str(service.sources_dir),
+            "--store",
+            str(service.store_dir),
+            QUESTION,
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["answerer"] == "llm"
