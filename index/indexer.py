@@ -28,6 +28,9 @@ from index.store import Store, generation_of
 from qa.domain import Chunk, IndexReport
 from qa.errors import ConfigError, SourceError
 
+_GROUP_CHUNKS = 256
+_EMBED_BATCH = 64
+
 
 @dataclass
 class Progress:
@@ -150,12 +153,16 @@ def index_sources(
             - {c.text_hash for p in plans for c in p.chunks if c.id in chunk_meta}
             - set(by_hash)
         )
+        # Files are written in groups so that many small files still embed in full batches,
+        # while a crash loses at most one group's embeddings.
+        group: list[_Plan] = []
         for plan in plans:
-            state.source = plan.source
-            _apply(plan, store, embeddings, chunk_meta, by_hash, report, state, progress)
-            state.files_done += 1
-            if progress:
-                progress(state)
+            group.append(plan)
+            if sum(len(p.chunks) for p in group) >= _GROUP_CHUNKS:
+                _apply(group, store, embeddings, chunk_meta, by_hash, report, state, progress)
+                group = []
+        if group:
+            _apply(group, store, embeddings, chunk_meta, by_hash, report, state, progress)
 
         report.files["failed"] = len(report.errors)
         for failure in report.errors:
@@ -219,7 +226,7 @@ def _plan_file(
 
 
 def _apply(
-    plan: _Plan,
+    group: list[_Plan],
     store: Store,
     embeddings: Embeddings,
     chunk_meta: dict[str, dict[str, object]],
@@ -228,11 +235,7 @@ def _apply(
     state: Progress,
     progress: ProgressCallback | None,
 ) -> None:
-    old_ids = {i for i, m in chunk_meta.items() if m["source"] == plan.source}
-    new_ids = {c.id for c in plan.chunks}
-    fresh = [c for c in plan.chunks if c.id not in chunk_meta]
-    moved = [c for c in plan.chunks if c.id in chunk_meta and _moved(c, chunk_meta[c.id])]
-
+    fresh = [c for plan in group for c in plan.chunks if c.id not in chunk_meta]
     reusable = store.get_embeddings(
         sorted({by_hash[c.text_hash] for c in fresh if c.text_hash in by_hash})
     )
@@ -242,9 +245,9 @@ def _apply(
         if vec is not None:
             vectors[c.text_hash] = vec
     to_embed = list({c.text_hash: c.text for c in fresh if c.text_hash not in vectors}.items())
-    batch = 64
-    for i in range(0, len(to_embed), batch):
-        part = to_embed[i : i + batch]
+    for i in range(0, len(to_embed), _EMBED_BATCH):
+        part = to_embed[i : i + _EMBED_BATCH]
+        state.source = group[0].source
         for (h, _text), vec in zip(
             part, embeddings.embed_documents([text for _h, text in part]), strict=True
         ):
@@ -253,6 +256,29 @@ def _apply(
         state.chunks_total = max(state.chunks_total, state.chunks_done)
         if progress:
             progress(state)
+    report.chunks["embedded"] += len(to_embed)
+    report.chunks["reused"] += sum(len(p.chunks) for p in group) - len(to_embed)
+    for plan in group:
+        _write(plan, store, vectors, chunk_meta, by_hash, report)
+        state.files_done += 1
+        state.source = plan.source
+        if progress:
+            progress(state)
+
+
+def _write(
+    plan: _Plan,
+    store: Store,
+    vectors: dict[str, list[float]],
+    chunk_meta: dict[str, dict[str, object]],
+    by_hash: dict[str, str],
+    report: IndexReport,
+) -> None:
+    """One file's writes, in the crash-safe order described in the module docstring."""
+    old_ids = {i for i, m in chunk_meta.items() if m["source"] == plan.source}
+    new_ids = {c.id for c in plan.chunks}
+    fresh = [c for c in plan.chunks if c.id not in chunk_meta]
+    moved = [c for c in plan.chunks if c.id in chunk_meta and _moved(c, chunk_meta[c.id])]
     if fresh:
         store.add_chunks(fresh, [vectors[c.text_hash] for c in fresh])
     if moved:
@@ -269,8 +295,6 @@ def _apply(
         chunk_meta[c.id] = dict(c.metadata())
         by_hash.setdefault(c.text_hash, c.id)
     report.files[plan.status] += 1
-    report.chunks["embedded"] += len(to_embed)
-    report.chunks["reused"] += len(plan.chunks) - len(to_embed)
     report.chunks["deleted"] += len(stale)
 
 

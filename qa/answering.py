@@ -76,7 +76,7 @@ class AnswerConfig:
     dense_weight: float = 0.6
     coverage_weight: float = 0.4
     rank_weight: float = 0.05
-    min_support: float = 0.30
+    min_support: float = 0.35
     min_coverage: float = 0.34
     strong_dense: float = 0.42
     max_quotes: int = 3

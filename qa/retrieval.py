@@ -1,4 +1,4 @@
-"""Dense (Chroma), lexical (BM25) and hybrid retrieval; a LangChain ``BaseRetriever`` at the edge."""
+"""Dense (Chroma), lexical (BM25) and hybrid retrieval; LangChain ``BaseRetriever`` at the edge."""
 
 from __future__ import annotations
 
@@ -19,10 +19,18 @@ from qa.domain import Chunk, ScoredChunk
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
+Fusion = Literal["score", "rrf"]
 
 
 class SearchEngine:
-    """Holds the store, the query model and the lexical cache; thread-safe for queries."""
+    """Holds the store, the query model and the lexical cache; thread-safe for queries.
+
+    Hybrid search fuses the dense and BM25 rankings. The default, ``fusion="score"``, is a
+    weighted sum of min-max normalised scores over the top ``fetch_k`` of each ranking (a chunk
+    missing from one ranking gets 0 from that side); ``fusion="rrf"`` is weighted reciprocal
+    rank fusion. The defaults (equal weights, scale set by the top 200 of each side) were
+    chosen with ``qa eval retrieval`` on Cranfield; on it they beat plain RRF, BM25 and dense.
+    """
 
     def __init__(
         self,
@@ -30,14 +38,16 @@ class SearchEngine:
         embeddings: Embeddings,
         store_dir: Path,
         *,
+        fusion: Fusion = "score",
+        dense_weight: float = 0.5,
+        lexical_weight: float = 0.5,
         rrf_k: int = 60,
-        dense_weight: float = 1.0,
-        lexical_weight: float = 1.0,
-        fetch_k: int = 50,
+        fetch_k: int = 200,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.store_dir = store_dir
+        self.fusion: Fusion = fusion
         self.rrf_k = rrf_k
         self.dense_weight = dense_weight
         self.lexical_weight = lexical_weight
@@ -46,7 +56,7 @@ class SearchEngine:
         self._lock = threading.Lock()
 
     def lexical(self) -> LexicalIndex:
-        """The lexical index matching the store's current generation (reloaded after re-index)."""
+        """Return the lexical index of the store's current generation (reloaded after re-index)."""
         generation = self.store.generation()
         with self._lock:
             if self._lexical is None or self._lexical.generation != generation:
@@ -66,7 +76,14 @@ class SearchEngine:
     def search(self, query: str, k: int, mode: Mode = "hybrid") -> list[ScoredChunk]:
         """Top ``k`` chunks for ``query`` with the chosen method.
 
-        Hybrid fuses the dense and BM25 rankings by weighted reciprocal rank.
+        Args:
+            query: The question or search text.
+            k: How many chunks to return.
+            mode: ``dense``, ``bm25`` or ``hybrid`` (both, fused as configured).
+
+        Returns:
+            Chunks best first, with the fused score and each side's raw score.
+
         """
         if mode == "dense":
             return [
@@ -78,36 +95,60 @@ class SearchEngine:
                 ScoredChunk(chunk=c, score=s, rank=r, lexical=s)
                 for r, (c, s) in enumerate(self.bm25(query, k))
             ]
+        return self.hybrid(query, k)
+
+    def hybrid(self, query: str, k: int) -> list[ScoredChunk]:
+        """Fuse the dense and BM25 rankings (each ``max(k, fetch_k)`` deep) into the top ``k``."""
         depth = max(k, self.fetch_k)
-        dense = self.dense(query, depth)
-        lexical = self.bm25(query, depth)
-        fused: dict[str, float] = {}
+        rankings = (self.dense(query, depth), self.bm25(query, depth))
+        weights = (self.dense_weight, self.lexical_weight)
         chunks: dict[str, Chunk] = {}
-        dense_scores: dict[str, float] = {}
-        lexical_scores: dict[str, float] = {}
-        for weight, ranking, scores in (
-            (self.dense_weight, dense, dense_scores),
-            (self.lexical_weight, lexical, lexical_scores),
-        ):
-            for rank, (chunk, score) in enumerate(ranking):
+        raw: tuple[dict[str, float], dict[str, float]] = ({}, {})
+        fused: dict[str, float] = {}
+        for weight, ranking, scores in zip(weights, rankings, raw, strict=True):
+            if self.fusion == "rrf":
+                parts = _rrf(ranking, self.rrf_k)
+            else:
+                parts = _minmax(ranking, self.fetch_k)
+            for (chunk, score), part in zip(ranking, parts, strict=True):
                 chunks[chunk.id] = chunk
                 scores[chunk.id] = score
-                fused[chunk.id] = fused.get(chunk.id, 0.0) + weight / (self.rrf_k + rank + 1)
+                fused[chunk.id] = fused.get(chunk.id, 0.0) + weight * part
         order = sorted(fused, key=lambda i: (-fused[i], i))[:k]
         return [
             ScoredChunk(
                 chunk=chunks[i],
                 score=fused[i],
                 rank=r,
-                dense=dense_scores.get(i),
-                lexical=lexical_scores.get(i),
+                dense=raw[0].get(i),
+                lexical=raw[1].get(i),
             )
             for r, i in enumerate(order)
         ]
 
 
+def _minmax(ranking: list[tuple[Chunk, float]], depth: int) -> list[float]:
+    """Scores scaled to [0, 1] by the top score and the score at ``depth``, clipped at 0.
+
+    Fixing the depth keeps the scale, hence the order of the top results, the same however
+    many results are asked for.
+    """
+    if not ranking:
+        return []
+    hi = ranking[0][1]
+    lo = min(s for _, s in ranking[:depth])
+    if hi <= lo:
+        return [1.0] * len(ranking)
+    return [max(0.0, (s - lo) / (hi - lo)) for _, s in ranking]
+
+
+def _rrf(ranking: list[tuple[Chunk, float]], rrf_k: int) -> list[float]:
+    """Reciprocal-rank contributions ``1 / (rrf_k + rank)`` with 1-based ranks."""
+    return [1.0 / (rrf_k + r + 1) for r in range(len(ranking))]
+
+
 def to_document(hit: ScoredChunk) -> Document:
-    """The LangChain edge: a retrieved chunk as a ``Document`` with flat metadata."""
+    """Convert a retrieved chunk to a LangChain ``Document`` with flat metadata (the edge)."""
     meta = {**hit.chunk.metadata(), "chunk_id": hit.chunk.id, "score": hit.score, "rank": hit.rank}
     return Document(page_content=hit.chunk.text, metadata=meta, id=hit.chunk.id)
 

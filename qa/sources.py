@@ -24,7 +24,7 @@ class SourceReader:
         """The file behind a source name; names escaping the sources folder are refused."""
         path = (self.root / source).resolve()
         if not path.is_relative_to(self.root.resolve()):
-            raise SourceError(source, "not inside the sources folder")
+            raise SourceError(source, "leads outside the sources folder; refused")
         return self.root / source
 
     def read(self, source: str) -> SourceText:

@@ -1,0 +1,231 @@
+"""Shared helpers of the benchmarks: real corpora, chunking, synthetic large stores, percentiles.
+
+Not a benchmark itself. Corpora come from the shared eval folder (SciFact abstracts and
+Cranfield abstracts); every document becomes one ``.txt`` file so answers can be verified.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+EVAL = ROOT.parent / "shared" / "eval"
+SCIFACT = EVAL / "scifact"
+CRANFIELD = EVAL / "cranfield"
+
+
+def _jsonl(path: Path) -> Iterator[dict]:  # type: ignore[type-arg]
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def documents(which: str = "both") -> Iterator[tuple[str, str]]:
+    """``(file name, text)`` of SciFact and/or Cranfield documents, interleaved."""
+    sci = ((f"scifact/{d['_id']}.txt", d) for d in _jsonl(SCIFACT / "corpus.jsonl.gz"))
+    cran = ((f"cranfield/{d['_id']}.txt", d) for d in _jsonl(CRANFIELD / "corpus.jsonl"))
+    iters = {"both": [sci, cran], "scifact": [sci], "cranfield": [cran]}[which]
+    while iters:
+        for it in list(iters):
+            item = next(it, None)
+            if item is None:
+                iters.remove(it)
+                continue
+            name, doc = item
+            text = f"{doc.get('title', '').strip()}\n\n{doc['text'].strip()}\n"
+            if doc["text"].strip():
+                yield name, text
+
+
+def queries(n: int) -> list[str]:
+    """``n`` real questions, SciFact claims and Cranfield queries interleaved."""
+    sci = [q["text"] for q in _jsonl(SCIFACT / "queries.jsonl")]
+    cran = [q["text"] for q in _jsonl(CRANFIELD / "queries.jsonl")]
+    out = [q for pair in zip(sci, cran, strict=False) for q in pair]
+    return out[:n]
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The ``p``-th percentile (0-100) of ``values``."""
+    return float(np.percentile(np.asarray(values), p)) if values else float("nan")
+
+
+def ms(seconds: float) -> str:
+    """Format seconds as milliseconds."""
+    return f"{seconds * 1000:8.1f} ms"
+
+
+@dataclass
+class Corpus:
+    """Source files written to disk and their chunks, in a fixed order."""
+
+    sources: Path
+    chunks: list  # list[qa.domain.Chunk]
+    files: list[tuple[str, int, int, str]]  # (name, size, n_chunks, sha256 of the bytes)
+
+
+def write_corpus(
+    sources: Path,
+    max_chunks: int | None = None,
+    max_files: int | None = None,
+    which: str = "both",
+) -> Corpus:
+    """Write documents as files and chunk them exactly as the indexer would."""
+    from index.chunking import chunk_source
+    from index.loaders import load_bytes
+
+    sources.mkdir(parents=True, exist_ok=True)
+    chunks: list = []
+    files: list[tuple[str, int, int, str]] = []
+    for name, text in documents(which):
+        if max_chunks is not None and len(chunks) >= max_chunks:
+            break
+        if max_files is not None and len(files) >= max_files:
+            break
+        path = sources / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        raw = text.encode("utf-8")
+        path.write_bytes(raw)
+        part = chunk_source(load_bytes(name, raw))
+        chunks.extend(part)
+        files.append((name, len(raw), len(part), hashlib.sha256(raw).hexdigest()))
+    return Corpus(sources, chunks, files)
+
+
+def real_vectors(embeddings, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Real embeddings of ``texts``, cached in the temp folder (keyed by model and texts)."""
+    import tempfile
+
+    key = hashlib.sha256(
+        "\0".join([str(getattr(embeddings, "name", "")), *texts]).encode()
+    ).hexdigest()[:20]
+    cache = Path(tempfile.gettempdir()) / "qa-bench-cache" / f"vectors-{key}.npy"
+    if cache.exists():
+        return np.load(cache)  # type: ignore[no-any-return]
+    vectors = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors
+
+
+def synthetic_vectors(base: np.ndarray, n: int, sigma: float, seed: int = 0) -> np.ndarray:
+    """``n`` unit vectors: the real ``base`` vectors first, then perturbed copies of them."""
+    rng = np.random.default_rng(seed)
+    reps = base[np.arange(n) % len(base)].astype(np.float32)
+    extra = np.arange(n) >= len(base)
+    reps[extra] += rng.normal(0.0, sigma, size=(int(extra.sum()), base.shape[1])).astype(np.float32)
+    return reps / np.linalg.norm(reps, axis=1, keepdims=True)
+
+
+def build_store(
+    store_dir: Path,
+    corpus: Corpus,
+    size: int,
+    base_vectors: np.ndarray,
+    model: str,
+    sigma: float = 0.02,
+    chroma_url: str | None = None,
+) -> dict[str, float]:
+    """Write ``size`` chunks straight into a store; returns timings and how it was made.
+
+    Chunk ``i`` is a real chunk of the corpus; past the corpus the chunks are repeated under new
+    ids (same source file and offsets, so quotes still verify). Vector ``i`` is the real
+    embedding of chunk ``i`` for ``i < len(base_vectors)``, otherwise a perturbed copy of a real
+    vector (Gaussian noise of ``sigma`` per dimension, renormalised).
+    """
+    from index.store import Store, _source_id, make_client
+    from qa.domain import Chunk
+
+    t0 = time.perf_counter()
+    chunks: list = []
+    distinct = len(corpus.chunks)
+    for i in range(size):
+        src = corpus.chunks[i % distinct]
+        copy = i // distinct
+        if copy:
+            src = src.model_copy(
+                update={"id": Chunk.make_id(src.source, src.text_hash, copy * 1000 + src.ordinal)}
+            )
+        chunks.append(src)
+    vectors = synthetic_vectors(base_vectors, size, sigma)
+    store = Store(make_client(store_dir, chroma_url), model, int(base_vectors.shape[1]))
+    step = 5000
+    for i in range(0, size, step):
+        store.add_chunks(chunks[i : i + step], vectors[i : i + step].tolist())
+    used = {c.source for c in chunks}
+    now = time.time()
+    records = [
+        {"source": name, "content_hash": digest, "size": nbytes, "kind": "text",
+         "chunks": n, "status": "ok", "indexed_at": now}
+        for name, nbytes, n, digest in corpus.files
+        if name in used
+    ]  # fmt: skip
+    # Same records as Store.put_source writes, in batches (one upsert per file costs ~30 ms).
+    for i in range(0, len(records), 2000):
+        part = records[i : i + 2000]
+        store.sources.upsert(
+            ids=[_source_id(r["source"]) for r in part],
+            embeddings=[[0.0]] * len(part),
+            metadatas=part,
+        )
+    store.bump_generation([c.id for c in chunks])
+    return {
+        "seconds": time.perf_counter() - t0,
+        "distinct_texts": float(min(size, distinct)),
+        "real_vectors": float(min(size, len(base_vectors))),
+    }
+
+
+@contextmanager
+def chroma_server(path: Path) -> Iterator[str]:
+    """Run ``chroma run`` on a free loopback port with data in ``path``; yield its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    cli = Path(sys.executable).parent / "chroma"
+    log = (path.parent / f"{path.name}.log").open("wb")
+    proc = subprocess.Popen(
+        [str(cli), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"chroma run exited with {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("chroma run did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
