@@ -29,6 +29,9 @@ from qa.domain import Chunk, IndexReport
 from qa.errors import ConfigError, SourceError
 
 _GROUP_CHUNKS = 256
+# Bump when loading or chunking changes what a file turns into: unchanged files are re-chunked
+# (their unchanged chunk texts still reuse stored vectors).
+PIPELINE_VERSION = "2"
 _EMBED_BATCH = 64
 
 
@@ -198,7 +201,12 @@ def _plan_file(
     try:
         raw = read_source_bytes(path, root, max_bytes)
         digest = hashlib.sha256(raw).hexdigest()
-        if record and record.get("content_hash") == digest and record.get("status") == "ok":
+        if (
+            record
+            and record.get("content_hash") == digest
+            and record.get("status") == "ok"
+            and record.get("pipeline") == PIPELINE_VERSION
+        ):
             report.files["unchanged"] += 1
             return None
         src: SourceText = load_bytes(rel, raw)
@@ -221,6 +229,7 @@ def _plan_file(
         "pages": len(src.pages) or None,
         "chunks": len(chunks),
         "status": "ok",
+        "pipeline": PIPELINE_VERSION,
     }
     return _Plan(rel, status, rec, chunks)
 

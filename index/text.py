@@ -42,6 +42,12 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     return bool(re.fullmatch(r"(?:[a-z]\.)*[a-z]", word))
 
 
+def _inside_quote(text: str, start: int, end: int) -> bool:
+    """True when ``text[start:end]`` opens a quotation it does not close."""
+    piece = text[start:end]
+    return piece.count("“") > piece.count("”") or piece.count('"') % 2 == 1
+
+
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
     """Split ``text[start:end]`` into sentences with absolute offsets.
 
@@ -65,6 +71,8 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
             dot = m.start()
             if text[dot] == "." and _is_abbreviation(text, dot):
                 continue
+            if _inside_quote(text, pos, m.end()):
+                continue  # “We are disappointed. We will appeal,” he said. is one sentence
             _emit(text, pos, m.end(), spans, False)
             pos = m.end()
         _emit(text, pos, line_end, spans, para_end)

@@ -168,7 +168,8 @@ class ExtractiveAnswerer:
         if not cands:
             return []
         lexical = self.engine.lexical()
-        q_terms = _key_terms(question)
+        # A follow-up's topic is in the earlier question (query); its own words may be pronouns.
+        q_terms = _key_terms(query)
         vectors = self._vectors([c.text for c in cands])
         qv = np.asarray(self.engine.embeddings.embed_query(query), dtype=np.float32)
         qv /= np.linalg.norm(qv) or 1.0
@@ -196,7 +197,7 @@ class ExtractiveAnswerer:
             return [], f"The sources never mention {', '.join(missing)}."
         best = cands[0]
         window = frozenset().union(*(c.terms for c in cands[:3]))
-        coverage = _coverage(_key_terms(question), window, lexical)
+        coverage = _coverage(_key_terms(query), window, lexical)
         if best.score < cfg.min_support or (
             coverage < cfg.min_coverage and best.dense < cfg.strong_dense
         ):
@@ -208,7 +209,7 @@ class ExtractiveAnswerer:
         first = typed[0] if wanted else best
         chosen = [first]
         covered = set(first.terms)
-        q_terms = _key_terms(question)
+        q_terms = _key_terms(query)
         for cand in cands:
             if len(chosen) >= cfg.max_quotes:
                 break

@@ -256,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `qa ask ... | head`: the reader left; stop quietly like other Unix tools.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - flushing at exit must not fail again
+        return 0
 
 
 if __name__ == "__main__":

@@ -24,3 +24,13 @@ def test_closing_quotes_stay_with_their_sentence() -> None:
 
 def test_tokenize_stems_and_drops_stopwords() -> None:
     assert tokenize("The agreements were denied by the judges") == ["agreement", "deni", "judg"]
+
+
+def test_a_quotation_of_several_sentences_stays_one_sentence() -> None:
+    text = "“We are disappointed. We are considering our options,” Morrison said. Next one."
+    assert [s.text for s in split_sentences(text)] == [
+        "“We are disappointed. We are considering our options,” Morrison said.",
+        "Next one.",
+    ]
+    straight = 'He said "Stop. Now." Then left.'
+    assert [s.text for s in split_sentences(straight)] == ['He said "Stop. Now."', "Then left."]

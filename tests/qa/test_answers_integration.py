@@ -63,3 +63,22 @@ def test_a_changed_file_invalidates_quotes_instead_of_misquoting(service) -> Non
         assert any("changed since it was indexed" in w for w in answer.warnings)
     finally:
         path.write_text(original, encoding="utf-8")
+
+
+def test_a_follow_up_question_uses_the_conversation(service) -> None:
+    first = "Who resigned over the data-sharing agreement?"
+    alone = service.ask("What was her position?")
+    follow = service.ask("What was her position?", [first])
+    assert not follow.refused
+    assert any("acting commissioner" in c.quote for c in follow.citations)
+    assert alone.refused or not any("acting commissioner" in c.quote for c in alone.citations)
+
+
+def test_sources_that_disagree_are_shown_side_by_side(service) -> None:
+    answer = service.ask("What did the judge do with the groups' request?")
+    assert not answer.refused
+    assert answer.disagreement, answer.answer
+    accounts = answer.disagreement[0].accounts
+    sources = {c.source for c in answer.citations if c.n in accounts}
+    assert sources == {"000_9bb67ea3e936fa88.txt", "004_6dfc703d79982146.txt"}
+    assert answer.answer.startswith("The sources give different accounts")
