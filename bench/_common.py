@@ -173,9 +173,13 @@ def build_store(
         store.add_chunks(chunks[i : i + step], vectors[i : i + step].tolist())
     used = {c.source for c in chunks}
     now = time.time()
+    # The indexer treats a record of another chunking pipeline as changed (re-chunks the file).
+    import index.indexer
+
+    pipeline = getattr(index.indexer, "PIPELINE_VERSION", "")
     records = [
         {"source": name, "content_hash": digest, "size": nbytes, "kind": "text",
-         "chunks": n, "status": "ok", "indexed_at": now}
+         "chunks": n, "status": "ok", "indexed_at": now, "pipeline": pipeline}
         for name, nbytes, n, digest in corpus.files
         if name in used
     ]  # fmt: skip

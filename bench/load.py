@@ -1,0 +1,210 @@
+"""Benchmark concurrent questions while another process re-indexes (not a test).
+
+N threads share one ``QAService`` (as the Streamlit app does) and ask real SciFact/Cranfield
+questions. First without a writer (the baseline), then while ``qa``'s indexer runs in another
+process on the same store, adding ``--new-files`` documents and editing ``--edit-files``. Reports
+p50/p99 latency and errors (exceptions, and answers whose quotes failed verification).
+
+The starting store is written straight through ``index.store.Store`` (real chunk texts and
+source records; the first ``--real`` vectors are real embeddings, the others real vectors with
+small noise), so only the re-index itself embeds.
+
+    python bench/load.py [--threads 4] [--size 2000] [--new-files 20] [--edit-files 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    ROOT,
+    build_store,
+    documents,
+    ms,
+    percentile,
+    queries,
+    real_vectors,
+    write_corpus,
+)
+
+_REINDEX = """
+import json, sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+from qa.service import QAService
+from qa.settings import Settings
+svc = QAService(Settings(sources=Path(sys.argv[1]), store=Path(sys.argv[2]), lock_timeout=60))
+svc.embeddings.embed_query("warm up")
+t1 = time.perf_counter()
+report = svc.index()
+print(json.dumps({"load": t1 - t0, "index": time.perf_counter() - t1,
+                  "report": report.model_dump(mode="json")}))
+"""
+
+
+class Askers:
+    """``n`` threads asking in a loop until stopped; latencies and errors per ask."""
+
+    def __init__(self, service, questions: list[str], n: int) -> None:  # type: ignore[no-untyped-def]
+        self.service = service
+        self.questions = questions
+        self.n = n
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.latencies: list[float] = []
+        self.errors: Counter[str] = Counter()
+        self.dropped_quotes = 0
+        self.refused = 0
+        self.first_error = ""
+
+    def _run(self, worker: int, limit: int | None) -> None:
+        i = worker
+        done = 0
+        while not self.stop.is_set() and (limit is None or done < limit):
+            q = self.questions[i % len(self.questions)]
+            i += self.n
+            done += 1
+            t0 = time.perf_counter()
+            try:
+                answer = self.service.ask(q)
+            except Exception as exc:
+                with self.lock:
+                    self.errors[type(exc).__name__] += 1
+                    self.first_error = self.first_error or traceback.format_exc()
+                continue
+            elapsed = time.perf_counter() - t0
+            with self.lock:
+                self.latencies.append(elapsed)
+                self.refused += answer.refused
+                dropped = [w for w in answer.warnings if w.startswith("Dropped a quote")]
+                if dropped or any(not c.verified for c in answer.citations):
+                    self.dropped_quotes += 1
+
+    def run(self, per_thread: int | None = None) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(target=self._run, args=(w, per_thread), daemon=True)
+            for w in range(self.n)
+        ]
+        for t in threads:
+            t.start()
+        return threads
+
+    def report(self, label: str) -> dict[str, float]:
+        n = len(self.latencies)
+        errors = sum(self.errors.values())
+        p50, p99 = percentile(self.latencies, 50), percentile(self.latencies, 99)
+        print(
+            f"{label}: {n} answers, {errors} errors {dict(self.errors) or ''}, "
+            f"{self.refused} refused, {self.dropped_quotes} with dropped quotes\n"
+            f"    p50 {ms(p50)}  p99 {ms(p99)}"
+        )
+        if self.first_error:
+            print("    first error:\n" + self.first_error)
+        return {"p50": p50, "p99": p99, "errors": errors}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=4, help="concurrent askers")
+    parser.add_argument("--size", type=int, default=2000, help="chunks in the starting store")
+    parser.add_argument("--real", type=int, default=128, help="chunks embedded for real")
+    parser.add_argument("--baseline-asks", type=int, default=5, help="asks per thread, baseline")
+    parser.add_argument("--new-files", type=int, default=20, help="files the re-index adds")
+    parser.add_argument("--edit-files", type=int, default=10, help="files the re-index sees edited")
+    args = parser.parse_args()
+
+    from index.embeddings import LocalEmbeddings, embedding_name
+    from qa.service import QAService
+    from qa.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="qa-bench-load-") as tmp:
+        root = Path(tmp)
+        sources, store_dir = root / "sources", root / "store"
+        corpus = write_corpus(sources, max_chunks=args.size)
+        size = min(args.size, len(corpus.chunks))
+        embeddings = LocalEmbeddings()
+        n_real = min(args.real, size)
+        base = real_vectors(embeddings, [c.text for c in corpus.chunks[:n_real]])
+        build_store(store_dir, corpus, size, base, embedding_name(embeddings))
+        print(
+            f"store: {size} chunks from {len(corpus.files)} files ({n_real} real vectors, "
+            "the rest perturbed copies)"
+        )
+
+        service = QAService(Settings(sources=sources, store=store_dir), embeddings=embeddings)
+        questions = queries(300)
+        service.ask(questions[-1])  # open the store, build the lexical cache before the threads
+
+        quiet = Askers(service, questions, args.threads)
+        t0 = time.perf_counter()
+        for t in quiet.run(per_thread=args.baseline_asks):
+            t.join()
+        print(f"\nbaseline, {args.threads} threads, no writer ({time.perf_counter() - t0:.1f}s)")
+        base_stats = quiet.report("  no re-index")
+
+        # The writer's work: new files and edited files.
+        used = {name for name, *_ in corpus.files}
+        added = 0
+        for name, text in documents():
+            if added >= args.new_files:
+                break
+            if name not in used:
+                (sources / name).parent.mkdir(parents=True, exist_ok=True)
+                (sources / name).write_text(text, encoding="utf-8")
+                added += 1
+        for name, *_ in corpus.files[: args.edit_files]:
+            path = sources / name
+            path.write_text(
+                path.read_text(encoding="utf-8") + "\nAn added closing sentence for the bench.\n",
+                encoding="utf-8",
+            )
+
+        busy = Askers(service, questions[::-1], args.threads)
+        threads = busy.run()
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", _REINDEX, str(sources), str(store_dir)],
+            cwd=ROOT, capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        t_writer = time.perf_counter() - t0
+        busy.stop.set()
+        for t in threads:
+            t.join(timeout=300)
+        print(f"\nwith a re-index in another process ({t_writer:.1f}s, exit {proc.returncode})")
+        if proc.returncode != 0:
+            print(proc.stderr[-3000:])
+        else:
+            out = json.loads(proc.stdout.strip().splitlines()[-1])
+            rep = out["report"]
+            print(
+                f"  writer: model load {out['load']:.1f}s, index {out['index']:.1f}s, "
+                f"files {rep['files']}, chunks {rep['chunks']}"
+            )
+        busy_stats = busy.report(f"  {args.threads} askers during the re-index")
+
+        after = service.engine.search("An added closing sentence for the bench", 3, "bm25")
+        seen = any("An added closing sentence" in h.chunk.text for h in after)
+        print(f"  after the re-index the askers' service sees the edits: {seen}")
+
+    print("\nsummary (goal: 0 errors)")
+    print(f"  baseline   p50 {ms(base_stats['p50'])}  p99 {ms(base_stats['p99'])}"
+          f"  errors {base_stats['errors']:.0f}")  # fmt: skip
+    print(f"  re-index   p50 {ms(busy_stats['p50'])}  p99 {ms(busy_stats['p99'])}"
+          f"  errors {busy_stats['errors']:.0f}"
+          f"  ratio p50 {busy_stats['p50'] / base_stats['p50']:.2f}x")  # fmt: skip
+    return 0 if busy_stats["errors"] == 0 and proc.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

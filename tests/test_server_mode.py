@@ -1,0 +1,175 @@
+"""Server mode: two app instances with their own store folders share one real Chroma server.
+
+Everything shared (chunks, vectors, source records, the generation stamp) lives in the server;
+each instance's store folder only holds caches (the lexical index, the lock file).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from index.indexer import lexical_dir
+from index.lexical import LexicalIndex
+from qa.domain import Answer
+from qa.service import QAService
+from qa.settings import Settings
+from tests.conftest import SEEDS
+
+pytestmark = pytest.mark.integration
+
+_STARTUP_SECONDS = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _chroma_cli() -> Path:
+    cli = Path(sys.executable).parent / "chroma"
+    if not cli.exists():
+        found = shutil.which("chroma")
+        if found is None:
+            pytest.skip("the chroma CLI (shipped with chromadb) is not installed")
+        cli = Path(found)
+    return cli
+
+
+@pytest.fixture
+def chroma_url(tmp_path: Path) -> Iterator[str]:
+    """A real ``chroma run`` on a free loopback port; stopped at the end, also on failure."""
+    port = _free_port()
+    log = (tmp_path / "chroma.log").open("wb")
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    proc = subprocess.Popen(
+        [str(_chroma_cli()), "run", "--path", str(tmp_path / "chroma-server"),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + _STARTUP_SECONDS
+        while True:
+            if proc.poll() is not None:
+                log.flush()
+                tail = (tmp_path / "chroma.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"chroma run exited with {proc.returncode}:\n{tail}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"chroma run did not answer its heartbeat within {_STARTUP_SECONDS}s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture
+def shared_sources(tmp_path: Path) -> Path:
+    folder = tmp_path / "sources"
+    shutil.copytree(SEEDS, folder)
+    return folder
+
+
+def _service(sources: Path, store: Path, url: str, **kw: object) -> QAService:
+    settings = Settings(sources=sources, store=store, chroma_url=url, **kw)  # type: ignore[arg-type]
+    return QAService(settings, embeddings=DeterministicFakeEmbedding(size=32))
+
+
+def _assert_exact_quotes(answer: Answer, sources: Path) -> None:
+    assert not answer.refused, answer.answer
+    assert answer.citations
+    for cit in answer.citations:
+        text = (sources / cit.source).read_text(encoding="utf-8")
+        assert cit.verified
+        assert text[cit.start : cit.end] == cit.quote
+        assert cit.quote in answer.answer
+
+
+ZEPHYR = "The Zephyr Lighthouse was restored in 1887 by the harbour guild of Port Avel."
+QUESTION = "Did the judge deny the preliminary injunction?"
+
+
+def test_second_instance_answers_from_the_server(
+    tmp_path: Path, chroma_url: str, shared_sources: Path
+) -> None:
+    writer = _service(shared_sources, tmp_path / "store-a", chroma_url)
+    report = writer.index()
+    assert report.errors == [] and report.files["added"] == 2
+    n_chunks = report.store["chunks"]
+    assert n_chunks > 0
+
+    store_b = tmp_path / "store-b"
+    reader = _service(shared_sources, store_b, chroma_url)
+    assert not reader.needs_index()
+    assert reader.store.count() == n_chunks
+    assert reader.store.generation() == writer.store.generation() != ""
+    assert set(reader.store.source_records()) == {p.name for p in shared_sources.iterdir()}
+    answer = reader.ask(QUESTION)
+    _assert_exact_quotes(answer, shared_sources)
+    assert any("injunction" in c.quote for c in answer.citations)
+    # Same chunks, same vectors, same lexical index: the same answer as the writer's.
+    assert answer.model_dump() == writer.ask(QUESTION).model_dump()
+    # B never indexed: nothing in its folder but the lexical cache built from the server.
+    assert not (store_b / "chroma").exists()
+
+    store_c = tmp_path / "store-c"
+    lexical_only = _service(shared_sources, store_c, chroma_url, retriever="bm25")
+    _assert_exact_quotes(lexical_only.ask("What did Judge Friedrich deny?"), shared_sources)
+    cached = LexicalIndex.load(lexical_dir(store_c))
+    assert cached is not None
+    assert cached.generation == writer.store.generation()
+    assert len(cached) == n_chunks
+
+
+def test_reindex_from_one_instance_is_seen_by_the_other(
+    tmp_path: Path, chroma_url: str, shared_sources: Path
+) -> None:
+    writer = _service(shared_sources, tmp_path / "store-a", chroma_url)
+    writer.index()
+    store_b = tmp_path / "store-b"
+    reader = _service(shared_sources, store_b, chroma_url, top_k=50)
+    _assert_exact_quotes(reader.ask(QUESTION), shared_sources)
+    old_generation = LexicalIndex.load(lexical_dir(store_b)).generation  # type: ignore[union-attr]
+
+    (shared_sources / "zephyr.txt").write_text(ZEPHYR + "\n", encoding="utf-8")
+    report = writer.index()
+    assert report.files["added"] == 1 and report.files["unchanged"] == 2
+    new_generation = writer.store.generation()
+    assert new_generation != old_generation
+
+    # Same QAService object as before the re-index: no reopen, the server is the truth.
+    # The fake embedding maps equal texts to equal vectors: the new chunk must come out on top.
+    hits = reader.engine.search(ZEPHYR, 1, "dense")
+    assert [h.chunk.source for h in hits] == ["zephyr.txt"]
+    assert hits[0].dense == pytest.approx(1.0, abs=1e-4)
+    lexical_hits = reader.engine.search("Zephyr Lighthouse harbour guild", 3, "bm25")
+    assert lexical_hits and lexical_hits[0].chunk.source == "zephyr.txt"
+    cached = LexicalIndex.load(lexical_dir(store_b))
+    assert cached is not None and cached.generation == new_generation
+
+    answer = reader.ask("When was the Zephyr Lighthouse restored?")
+    _assert_exact_quotes(answer, shared_sources)
+    assert any(c.source == "zephyr.txt" and "1887" in c.quote for c in answer.citations)
