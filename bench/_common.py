@@ -199,6 +199,23 @@ def build_store(
     }
 
 
+def synthetic_store(sources: Path, store_dir: Path, size: int, real: int):  # type: ignore[no-untyped-def]
+    """Write a corpus and a store of ``size`` chunks, ``real`` of them embedded for real.
+
+    Returns:
+        ``(corpus, size, n_real, embeddings)`` with the loaded model.
+    """
+    from index.embeddings import LocalEmbeddings, embedding_name
+
+    corpus = write_corpus(sources, max_chunks=size)
+    size = min(size, len(corpus.chunks))
+    embeddings = LocalEmbeddings()
+    n_real = min(real, size)
+    base = real_vectors(embeddings, [c.text for c in corpus.chunks[:n_real]])
+    build_store(store_dir, corpus, size, base, embedding_name(embeddings))
+    return corpus, size, n_real, embeddings
+
+
 @contextmanager
 def chroma_server(path: Path) -> Iterator[str]:
     """Run ``chroma run`` on a free loopback port with data in ``path``; yield its URL."""

@@ -29,13 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     ROOT,
-    build_store,
     documents,
     ms,
     percentile,
     queries,
-    real_vectors,
-    write_corpus,
+    synthetic_store,
 )
 
 _REINDEX = """
@@ -124,19 +122,13 @@ def main() -> int:
     parser.add_argument("--edit-files", type=int, default=10, help="files the re-index sees edited")
     args = parser.parse_args()
 
-    from index.embeddings import LocalEmbeddings, embedding_name
     from qa.service import QAService
     from qa.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="qa-bench-load-") as tmp:
         root = Path(tmp)
         sources, store_dir = root / "sources", root / "store"
-        corpus = write_corpus(sources, max_chunks=args.size)
-        size = min(args.size, len(corpus.chunks))
-        embeddings = LocalEmbeddings()
-        n_real = min(args.real, size)
-        base = real_vectors(embeddings, [c.text for c in corpus.chunks[:n_real]])
-        build_store(store_dir, corpus, size, base, embedding_name(embeddings))
+        corpus, size, n_real, embeddings = synthetic_store(sources, store_dir, args.size, args.real)
         print(
             f"store: {size} chunks from {len(corpus.files)} files ({n_real} real vectors, "
             "the rest perturbed copies)"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, build_store, queries, real_vectors, write_corpus
+from _common import ROOT, queries, synthetic_store
 
 _CHILD = """
 import json, sys, time
@@ -88,17 +88,10 @@ def main() -> int:
     parser.add_argument("--asks", type=int, default=10, help="answers after the first one")
     args = parser.parse_args()
 
-    from index.embeddings import LocalEmbeddings, embedding_name
-
     with tempfile.TemporaryDirectory(prefix="qa-bench-mem-") as tmp:
         root = Path(tmp)
         sources, store_dir = root / "sources", root / "store"
-        corpus = write_corpus(sources, max_chunks=args.size)
-        size = min(args.size, len(corpus.chunks))
-        embeddings = LocalEmbeddings()
-        n_real = min(args.real, size)
-        base = real_vectors(embeddings, [c.text for c in corpus.chunks[:n_real]])
-        build_store(store_dir, corpus, size, base, embedding_name(embeddings))
+        _, size, n_real, embeddings = synthetic_store(sources, store_dir, args.size, args.real)
         del embeddings
         print(f"store: {size} chunks ({n_real} real vectors, the rest perturbed copies)\n")
         qs = json.dumps(queries(args.asks + 1))
