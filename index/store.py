@@ -47,6 +47,19 @@ def make_client(store_dir: Path, chroma_url: str | None = None) -> Any:
     return chromadb.PersistentClient(path=str(store_dir / "chroma"), settings=settings)
 
 
+def forget_client(store_dir: Path) -> None:
+    """Drop the process-wide embedded client of ``store_dir`` so the next one reopens the files.
+
+    Embedded Chroma keeps one system (with its in-memory vector index) per path and process, so
+    vectors another process wrote stay invisible until that system is replaced.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    key = str(store_dir / "chroma")
+    SharedSystemClient._identifier_to_system.pop(key, None)
+    SharedSystemClient._identifier_to_refcount.pop(key, None)
+
+
 class Store:
     """Chunks, source records and the index generation in one Chroma database."""
 

@@ -30,7 +30,7 @@ class Span:
     paragraph_end: bool = False
 
 
-def _is_abbreviation(text: str, dot: int) -> bool:
+def is_abbreviation(text: str, dot: int) -> bool:
     """True when the period at ``dot`` closes an abbreviation or an initial, not a sentence."""
     match = _WORD_BEFORE.search(text, 0, dot)
     if not match:
@@ -69,7 +69,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
         pos = line_start
         for m in _END.finditer(text, line_start, line_end):
             dot = m.start()
-            if text[dot] == "." and _is_abbreviation(text, dot):
+            if text[dot] == "." and is_abbreviation(text, dot):
                 continue
             if _inside_quote(text, pos, m.end()):
                 continue  # “We are disappointed. We will appeal,” he said. is one sentence

@@ -196,8 +196,9 @@ class ExtractiveAnswerer:
         if missing:
             return [], f"The sources never mention {', '.join(missing)}."
         best = cands[0]
+        q_terms = _key_terms(query)
         window = frozenset().union(*(c.terms for c in cands[:3]))
-        coverage = _coverage(_key_terms(query), window, lexical)
+        coverage = _coverage(q_terms, window, lexical)
         if best.score < cfg.min_support or (
             coverage < cfg.min_coverage and best.dense < cfg.strong_dense
         ):
@@ -209,7 +210,6 @@ class ExtractiveAnswerer:
         first = typed[0] if wanted else best
         chosen = [first]
         covered = set(first.terms)
-        q_terms = _key_terms(query)
         for cand in cands:
             if len(chosen) >= cfg.max_quotes:
                 break

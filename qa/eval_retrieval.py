@@ -120,9 +120,7 @@ def ndcg_at_k(ranking: Sequence[str], gains: dict[str, int], k: int = 10) -> flo
         A value in [0, 1]; 0 when nothing is relevant.
 
     """
-    dcg = sum(
-        max(gains.get(d, 0), 0) / math.log2(i + 2) for i, d in enumerate(ranking[:k])
-    )
+    dcg = sum(max(gains.get(d, 0), 0) / math.log2(i + 2) for i, d in enumerate(ranking[:k]))
     ideal = sorted((g for g in gains.values() if g > 0), reverse=True)[:k]
     idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     return dcg / idcg if idcg > 0 else 0.0
@@ -354,11 +352,23 @@ def register(sub: Any) -> None:
         help="score bm25, dense and hybrid retrieval on a BEIR-layout data set",
         description="nDCG@10, recall@10, recall@100, MRR@10 and median latency per retriever.",
     )
-    p.add_argument("--dataset", type=Path, required=True,
-                   help="folder with corpus.jsonl[.gz], queries.jsonl and qrels/test.tsv")
-    p.add_argument("--store", type=Path,
-                   help="index folder for this data set (default: under <QA_STORE>/eval/)")
-    p.add_argument("--methods", nargs="+", choices=["bm25", "dense", "hybrid"],
-                   default=["bm25", "dense", "hybrid"], help="retrievers to score")
+    p.add_argument(
+        "--dataset",
+        type=Path,
+        required=True,
+        help="folder with corpus.jsonl[.gz], queries.jsonl and qrels/test.tsv",
+    )
+    p.add_argument(
+        "--store",
+        type=Path,
+        help="index folder for this data set (default: under <QA_STORE>/eval/)",
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        choices=["bm25", "dense", "hybrid"],
+        default=["bm25", "dense", "hybrid"],
+        help="retrievers to score",
+    )
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     p.set_defaults(func=cmd_eval_retrieval)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from index.text import split_sentences
+from index.text import is_abbreviation, split_sentences
 from qa.answering import ExtractiveAnswerer, _retrieval_query
 from qa.domain import Answer, Citation, ScoredChunk
 from qa.errors import ConfigError
@@ -431,39 +431,7 @@ def _boundary(line: str, j: int, *, after_quote: bool) -> int:
 
 
 def _abbreviation(line: str, i: int) -> bool:
-    if line[i] != ".":
-        return False
-    m = re.search(r"(\S+)$", line[:i])
-    if not m:
-        return False
-    word = m.group(1).lstrip("(\"'“‘[").lower()
-    if re.fullmatch(r"(?:[a-z]\.)*[a-z]", word):
-        return True
-    return word in {
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "prof",
-        "sr",
-        "jr",
-        "st",
-        "vs",
-        "etc",
-        "no",
-        "inc",
-        "ltd",
-        "co",
-        "corp",
-        "dept",
-        "gen",
-        "gov",
-        "sen",
-        "rep",
-        "rev",
-        "e.g",
-        "i.e",
-    }
+    return line[i] == "." and is_abbreviation(line, i)
 
 
 def _tokenize(text: str) -> _Sentence:

@@ -14,7 +14,7 @@ from langchain_core.embeddings import Embeddings
 from index.indexer import ProgressCallback, index_sources, lock_path
 from index.loaders import SourceText, discover, relative_name
 from index.lock import IndexLock
-from index.store import Store, make_client
+from index.store import Store, forget_client, make_client
 from qa.answering import ExtractiveAnswerer
 from qa.domain import Answer, IndexReport
 from qa.errors import ConfigError, EmptyIndexError, QAError, SourceError
@@ -145,10 +145,7 @@ class QAService:
             and generation != self._generation
             and not self.settings.chroma_url
         ):
-            from chromadb.api.shared_system_client import SharedSystemClient
-
-            SharedSystemClient._identifier_to_system.pop(str(self.store_dir / "chroma"), None)
-            SharedSystemClient._identifier_to_refcount.pop(str(self.store_dir / "chroma"), None)
+            forget_client(self.store_dir)
             for name in ("store", "engine", "answerer"):
                 self.__dict__.pop(name, None)
         self._generation = generation
