@@ -7,8 +7,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from index.sentence_vectors import pool_spans
 from qa.errors import ConfigError
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -70,6 +72,56 @@ class LocalEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         """Embed one query."""
         return self._encode([text])[0]
+
+    def embed_with_sentences(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[list[list[float]], list[np.ndarray]]:
+        """Chunk vectors (same as :meth:`embed_documents`) plus pooled sentence vectors.
+
+        One forward pass per text: the chunk vector is the model's usual mean pooling over
+        all tokens; each span's vector pools the same token embeddings over the span only
+        (see ``index.sentence_vectors``).
+
+        Args:
+            texts: Chunk texts.
+            spans: For each text, the character spans of its sentences.
+
+        Returns:
+            The normalised chunk vectors and, per text, a ``(len(spans), dim)`` array.
+
+        """
+        if not texts:
+            return [], []
+        import torch
+
+        model = self._model
+        with self._lock:
+            outputs = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                output_value=None,
+                show_progress_bar=False,
+            )
+        tokenized = model.tokenizer(
+            texts,
+            return_offsets_mapping=True,
+            truncation=True,
+            max_length=model.max_seq_length,
+        )
+        chunk_vectors: list[list[float]] = []
+        sentence_vectors: list[np.ndarray] = []
+        for out, offsets, text_spans in zip(
+            outputs, tokenized["offset_mapping"], spans, strict=True
+        ):
+            vec = torch.nn.functional.normalize(out["sentence_embedding"].float(), dim=0)
+            chunk_vectors.append(vec.tolist())
+            n_tokens = int(out["attention_mask"].sum())
+            tokens = out["token_embeddings"][:n_tokens].float().numpy()
+            if n_tokens != len(offsets):  # tokenizers disagree: leave these to the answerer
+                sentence_vectors.append(np.zeros((len(text_spans), self.dimension), np.float32))
+                continue
+            sentence_vectors.append(pool_spans(tokens, offsets, text_spans))
+        return chunk_vectors, sentence_vectors
 
 
 def embedding_name(embeddings: Embeddings) -> str:

@@ -20,10 +20,12 @@ from typing import Any, cast
 
 from langchain_core.embeddings import Embeddings
 
+from index import sentence_vectors
 from index.chunking import ChunkingConfig, chunk_source
 from index.lexical import LexicalIndex
 from index.loaders import SourceText, discover, load_bytes, read_source_bytes, relative_name
 from index.lock import IndexLock
+from index.sentence_vectors import sentence_spans
 from index.store import Store, generation_of
 from qa.domain import Chunk, IndexReport
 from qa.errors import ConfigError, SourceError
@@ -139,16 +141,6 @@ def index_sources(
             if progress:
                 progress(state)
 
-        known = set(records) | {str(m["source"]) for m in chunk_meta.values()}
-        for source in sorted(known - present):
-            ids = [i for i, m in chunk_meta.items() if m["source"] == source]
-            store.delete_chunks(ids)
-            store.delete_source(source)
-            for i in ids:
-                del chunk_meta[i]
-            report.files["removed"] += 1
-            report.chunks["deleted"] += len(ids)
-
         by_hash = {str(m["text_hash"]): i for i, m in chunk_meta.items()}
         # Text seen before (stored, or earlier in this run) is reused, so count distinct texts.
         state.chunks_total = len(
@@ -167,6 +159,19 @@ def index_sources(
         if group:
             _apply(group, store, embeddings, chunk_meta, by_hash, report, state, progress)
 
+        # Files that are gone are dropped after the others are written: a renamed file's
+        # chunks then reuse the vectors of its old name instead of being embedded again.
+        known = set(records) | {str(m["source"]) for m in chunk_meta.values()}
+        for source in sorted(known - present):
+            ids = sorted(i for i, m in chunk_meta.items() if m["source"] == source)
+            store.delete_chunks(ids)
+            store.delete_sentence_vectors(ids)
+            store.delete_source(source)
+            for i in ids:
+                del chunk_meta[i]
+            report.files["removed"] += 1
+            report.chunks["deleted"] += len(ids)
+
         report.files["failed"] = len(report.errors)
         for failure in report.errors:
             # Old chunks of a file that now fails stay searchable; the record says what failed.
@@ -179,6 +184,8 @@ def index_sources(
         # cache keyed by it would keep serving the old set.
         generation = store.generation()
         if generation != generation_of(chunk_meta):
+            # Sentence vectors whose chunk is gone (a crash between the two deletes) go too.
+            store.delete_sentence_vectors(sorted(store.sentence_vector_ids() - set(chunk_meta)))
             generation = store.bump_generation(list(chunk_meta))
         refresh_lexical(store, store_dir, generation)
         report.store = {
@@ -244,22 +251,32 @@ def _apply(
     state: Progress,
     progress: ProgressCallback | None,
 ) -> None:
+    """Embed what a group of files needs, then write the group (see :func:`_write`)."""
     fresh = [c for plan in group for c in plan.chunks if c.id not in chunk_meta]
-    reusable = store.get_embeddings(
-        sorted({by_hash[c.text_hash] for c in fresh if c.text_hash in by_hash})
-    )
+    old_ids = sorted({by_hash[c.text_hash] for c in fresh if c.text_hash in by_hash})
+    reusable = store.get_embeddings(old_ids)
+    pooled = _sentence_pooling(embeddings)
+    reusable_sv = store.get_sentence_vectors(old_ids, *_sv_key(store)) if pooled else {}
     vectors: dict[str, list[float]] = {}  # by text hash: the same text is embedded once
+    sentence_blobs: dict[str, str] = {}  # by text hash
     for c in fresh:
-        vec = reusable.get(by_hash.get(c.text_hash, ""))
-        if vec is not None:
-            vectors[c.text_hash] = vec
+        old = by_hash.get(c.text_hash, "")
+        if old in reusable:
+            vectors[c.text_hash] = reusable[old]
+            if old in reusable_sv:
+                sentence_blobs[c.text_hash] = reusable_sv[old]
     to_embed = list({c.text_hash: c.text for c in fresh if c.text_hash not in vectors}.items())
     for i in range(0, len(to_embed), _EMBED_BATCH):
         part = to_embed[i : i + _EMBED_BATCH]
         state.source = group[0].source
-        for (h, _text), vec in zip(
-            part, embeddings.embed_documents([text for _h, text in part]), strict=True
-        ):
+        texts = [text for _h, text in part]
+        if pooled is not None:
+            chunk_vectors, sentence_arrays = pooled(texts, [sentence_spans(t) for t in texts])
+            for (h, _text), arr in zip(part, sentence_arrays, strict=True):
+                sentence_blobs[h] = sentence_vectors.encode(arr)
+        else:
+            chunk_vectors = embeddings.embed_documents(texts)
+        for (h, _text), vec in zip(part, chunk_vectors, strict=True):
             vectors[h] = vec
         state.chunks_done += len(part)
         state.chunks_total = max(state.chunks_total, state.chunks_done)
@@ -267,43 +284,70 @@ def _apply(
             progress(state)
     report.chunks["embedded"] += len(to_embed)
     report.chunks["reused"] += sum(len(p.chunks) for p in group) - len(to_embed)
-    for plan in group:
-        _write(plan, store, vectors, chunk_meta, by_hash, report)
-        state.files_done += 1
-        state.source = plan.source
-        if progress:
-            progress(state)
+    _write(group, store, vectors, sentence_blobs, chunk_meta, by_hash, report)
+    state.files_done += len(group)
+    state.source = group[-1].source
+    if progress:
+        progress(state)
+
+
+def _sentence_pooling(embeddings: Embeddings) -> Any:
+    """The model's one-pass chunk + sentence embedding, when it has one (the packaged model)."""
+    return getattr(embeddings, "embed_with_sentences", None)
+
+
+def _sv_key(store: Store) -> tuple[str, str]:
+    return store.model, sentence_vectors.FORMAT
 
 
 def _write(
-    plan: _Plan,
+    group: list[_Plan],
     store: Store,
     vectors: dict[str, list[float]],
+    sentence_blobs: dict[str, str],
     chunk_meta: dict[str, dict[str, object]],
     by_hash: dict[str, str],
     report: IndexReport,
 ) -> None:
-    """One file's writes, in the crash-safe order described in the module docstring."""
-    old_ids = {i for i, m in chunk_meta.items() if m["source"] == plan.source}
-    new_ids = {c.id for c in plan.chunks}
-    fresh = [c for c in plan.chunks if c.id not in chunk_meta]
-    moved = [c for c in plan.chunks if c.id in chunk_meta and _moved(c, chunk_meta[c.id])]
+    """A group's writes, in the crash-safe order of the module docstring, one call per step.
+
+    Batching the group into one call per step (not one per file) matters for many small files:
+    each Chroma call has a fixed cost of tens of milliseconds. The order still holds for every
+    file of the group, since each step finishes for all of them before the next starts.
+    """
+    sources = {plan.source for plan in group}
+    old_ids = {i for i, m in chunk_meta.items() if m["source"] in sources}
+    new_ids = {c.id for plan in group for c in plan.chunks}
+    fresh = [c for plan in group for c in plan.chunks if c.id not in chunk_meta]
+    moved = [
+        c
+        for plan in group
+        for c in plan.chunks
+        if c.id in chunk_meta and _moved(c, chunk_meta[c.id])
+    ]
+    blobs = {c.id: sentence_blobs[c.text_hash] for c in fresh if c.text_hash in sentence_blobs}
+    if blobs:
+        store.put_sentence_vectors(blobs, *_sv_key(store))
     if fresh:
         store.add_chunks(fresh, [vectors[c.text_hash] for c in fresh])
     if moved:
         store.update_chunk_metadata(moved)
     stale = sorted(old_ids - new_ids)
-    store.delete_chunks(stale)
-    store.put_source({**plan.record, "indexed_at": time.time()})
+    if stale:
+        store.delete_chunks(stale)
+        store.delete_sentence_vectors(stale)
+    now = time.time()
+    store.put_sources([{**plan.record, "indexed_at": now} for plan in group])
 
     for chunk_id in stale:
         gone = chunk_meta.pop(chunk_id, None)
         if gone is not None and by_hash.get(str(gone["text_hash"])) == chunk_id:
             del by_hash[str(gone["text_hash"])]  # its vector is gone; never point at it
-    for c in plan.chunks:
-        chunk_meta[c.id] = dict(c.metadata())
-        by_hash.setdefault(c.text_hash, c.id)
-    report.files[plan.status] += 1
+    for plan in group:
+        for c in plan.chunks:
+            chunk_meta[c.id] = dict(c.metadata())
+            by_hash.setdefault(c.text_hash, c.id)
+        report.files[plan.status] += 1
     report.chunks["deleted"] += len(stale)
 
 
@@ -325,7 +369,10 @@ class _CrashAfter:
             "update_chunk_metadata",
             "delete_chunks",
             "put_source",
+            "put_sources",
             "delete_source",
+            "put_sentence_vectors",
+            "delete_sentence_vectors",
             "bump_generation",
         }
     )

@@ -18,6 +18,7 @@ from qa.errors import ConfigError, StoreError
 CHUNKS = "qa_chunks"
 SOURCES = "qa_sources"
 META = "qa_meta"
+SENTENCES = "qa_sentences"
 _GEN_ID = "generation"
 _BATCH = 2000
 
@@ -81,6 +82,9 @@ class Store:
         # Chroma wants a vector with every record; these two hold records only.
         self.sources = client.get_or_create_collection(SOURCES, embedding_function=None)
         self.meta = client.get_or_create_collection(META, embedding_function=None)
+        # Sentence vectors of each chunk (``index.sentence_vectors``), one record per chunk id.
+        # Kept apart from the chunks so that reading all chunk metadata stays light.
+        self.sentences = client.get_or_create_collection(SENTENCES, embedding_function=None)
 
     # chunks ---------------------------------------------------------------------------------
     def count(self) -> int:
@@ -141,6 +145,17 @@ class Store:
         for i in range(0, len(ids), _BATCH):
             self.chunks.delete(ids=list(ids[i : i + _BATCH]))
 
+    def query_ids(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
+        """Nearest chunk ids with cosine similarity, without fetching texts or metadata."""
+        n = min(k, self.count())
+        if n == 0:
+            return []
+        res = self.chunks.query(query_embeddings=[list(vector)], n_results=n, include=["distances"])
+        return [
+            (i, 1.0 - float(dist))
+            for i, dist in zip(res["ids"][0], res["distances"][0], strict=True)
+        ]
+
     def query(self, vector: Sequence[float], k: int) -> list[tuple[Chunk, float]]:
         """Nearest chunks with cosine similarity (1 - cosine distance)."""
         n = min(k, self.count())
@@ -165,6 +180,38 @@ class Store:
             if m is not None
         ]
 
+    # sentence vectors -------------------------------------------------------------------------
+    def put_sentence_vectors(self, blobs: dict[str, str], model: str, fmt: str) -> None:
+        """Store packed sentence vectors by chunk id (see ``index.sentence_vectors``)."""
+        ids = sorted(blobs)
+        for i in range(0, len(ids), _BATCH):
+            part = ids[i : i + _BATCH]
+            self.sentences.upsert(
+                ids=part,
+                # Chroma wants a vector per record; a distinct 1-d one keeps its index sane.
+                embeddings=[[_unit_hash(chunk_id)] for chunk_id in part],
+                metadatas=[{"v": blobs[c], "model": model, "format": fmt} for c in part],
+            )
+
+    def get_sentence_vectors(self, ids: Sequence[str], model: str, fmt: str) -> dict[str, str]:
+        """Packed sentence vectors by chunk id, for the ids that have them in ``fmt``."""
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), _BATCH):
+            got = self.sentences.get(ids=list(ids[i : i + _BATCH]), include=["metadatas"])
+            for chunk_id, meta in zip(got["ids"], got["metadatas"], strict=True):
+                if meta and meta.get("model") == model and meta.get("format") == fmt:
+                    out[chunk_id] = str(meta["v"])
+        return out
+
+    def delete_sentence_vectors(self, ids: Sequence[str]) -> None:
+        """Remove sentence-vector records by chunk id."""
+        for i in range(0, len(ids), _BATCH):
+            self.sentences.delete(ids=list(ids[i : i + _BATCH]))
+
+    def sentence_vector_ids(self) -> set[str]:
+        """Ids of every sentence-vector record (to drop those whose chunk is gone)."""
+        return {i for ids, _d, _m in self._pages(self.sentences, []) for i in ids}
+
     # sources ----------------------------------------------------------------------------------
     def source_records(self) -> dict[str, dict[str, Any]]:
         """Per-source records (hash, size, chunks, status, error, ...) by source name."""
@@ -176,10 +223,17 @@ class Store:
 
     def put_source(self, record: dict[str, Any]) -> None:
         """Write a source record; written last, so a crash before it means 'redo this file'."""
-        clean = {k: v for k, v in record.items() if v is not None}
-        self.sources.upsert(
-            ids=[_source_id(record["source"])], embeddings=[[0.0]], metadatas=[clean]
-        )
+        self.put_sources([record])
+
+    def put_sources(self, records: Sequence[dict[str, Any]]) -> None:
+        """Write several source records in one call."""
+        for i in range(0, len(records), _BATCH):
+            part = records[i : i + _BATCH]
+            self.sources.upsert(
+                ids=[_source_id(r["source"]) for r in part],
+                embeddings=[[_unit_hash(r["source"])] for r in part],
+                metadatas=[{k: v for k, v in r.items() if v is not None} for r in part],
+            )
 
     def delete_source(self, source: str) -> None:
         """Forget a source record."""
@@ -222,6 +276,10 @@ class Store:
 def generation_of(chunk_ids: Iterable[str]) -> str:
     """Return the generation stamp of a set of chunk ids (independent of order)."""
     return hashlib.sha256("\n".join(sorted(chunk_ids)).encode()).hexdigest()[:24]
+
+
+def _unit_hash(key: str) -> float:
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
 def _source_id(source: str) -> str:

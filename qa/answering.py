@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,6 +56,12 @@ class Searcher(Protocol):
 
     def lexical(self) -> LexicalIndex: ...  # noqa: D102
 
+    def query_vector(self, query: str) -> list[float]: ...  # noqa: D102
+
+    def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]: ...  # noqa: D102
+
+    def snapshot(self, generation: str | None = None) -> AbstractContextManager[str]: ...  # noqa: D102
+
 
 @dataclass
 class Candidate:
@@ -67,6 +75,7 @@ class Candidate:
     coverage: float = 0.0
     score: float = 0.0
     terms: frozenset[str] = frozenset()
+    vector: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -110,8 +119,11 @@ class ExtractiveAnswerer:
     # public ----------------------------------------------------------------------------------
     def answer(self, question: str, history: list[str] | None = None) -> Answer:
         """Answer ``question``; ``history`` holds earlier questions of the conversation."""
-        question = question.strip()
-        query = _retrieval_query(question, history or [])
+        with self.engine.snapshot():
+            return self._answer(question.strip(), history or [])
+
+    def _answer(self, question: str, history: list[str]) -> Answer:
+        query = _retrieval_query(question, history)
         hits = self.engine.search(query, self.k, self.mode)  # type: ignore[arg-type]
         candidates = self.score(question, query, hits)
         if not candidates:
@@ -149,13 +161,19 @@ class ExtractiveAnswerer:
         """Candidate sentences of the retrieved chunks, best first."""
         cands: list[Candidate] = []
         seen: set[tuple[str, int]] = set()
+        stored = self.engine.sentence_vectors([hit.chunk.id for hit in hits]) if hits else {}
         for hit in hits:
-            for sent in split_sentences(hit.chunk.text):
+            sentences = split_sentences(hit.chunk.text)
+            vectors = stored.get(hit.chunk.id)
+            if vectors is not None and len(vectors) != len(sentences):
+                vectors = None  # stored for another sentence split: embed instead
+            for n, sent in enumerate(sentences):
                 start = hit.chunk.start + sent.start
                 key = (hit.chunk.source, start)
                 if key in seen or len(tokenize(sent.text, keep_stopwords=True)) < 2:
                     continue
                 seen.add(key)
+                vector = vectors[n] if vectors is not None else None
                 cands.append(
                     Candidate(
                         hit,
@@ -163,6 +181,8 @@ class ExtractiveAnswerer:
                         start + len(sent.text),
                         sent.text,
                         terms=frozenset(tokenize(sent.text)),
+                        # A zero row means "not pooled" (cut off by the model's length limit).
+                        vector=vector if vector is not None and vector.any() else None,
                     )
                 )
         if not cands:
@@ -170,8 +190,8 @@ class ExtractiveAnswerer:
         lexical = self.engine.lexical()
         # A follow-up's topic is in the earlier question (query); its own words may be pronouns.
         q_terms = _key_terms(query)
-        vectors = self._vectors([c.text for c in cands])
-        qv = np.asarray(self.engine.embeddings.embed_query(query), dtype=np.float32)
+        vectors = self._vectors(cands)
+        qv = np.asarray(self.engine.query_vector(query), dtype=np.float32)
         qv /= np.linalg.norm(qv) or 1.0
         dense = vectors @ qv
         cfg = self.config
@@ -236,7 +256,9 @@ class ExtractiveAnswerer:
         return chosen, ""
 
     # helpers ---------------------------------------------------------------------------------
-    def _vectors(self, texts: list[str]) -> np.ndarray:
+    def _vectors(self, cands: list[Candidate]) -> np.ndarray:
+        """Each candidate's vector: stored at index time, else embedded now (and kept)."""
+        texts = [c.text for c in cands if c.vector is None]
         missing = [t for t in dict.fromkeys(texts) if t not in self._sentence_vectors]
         if missing:
             for text, vec in zip(
@@ -246,7 +268,9 @@ class ExtractiveAnswerer:
                 self._sentence_vectors[text] = arr / (np.linalg.norm(arr) or 1.0)
         while len(self._sentence_vectors) > 20_000:
             self._sentence_vectors.popitem(last=False)
-        return np.stack([self._sentence_vectors[t] for t in texts])
+        return np.stack(
+            [c.vector if c.vector is not None else self._sentence_vectors[c.text] for c in cands]
+        )
 
     def _citations(self, cands: list[Candidate]) -> list[Citation]:
         return [

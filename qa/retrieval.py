@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from index import sentence_vectors
 from index.indexer import refresh_lexical
 from index.lexical import LexicalIndex
 from index.store import Store
@@ -54,10 +59,55 @@ class SearchEngine:
         self.fetch_k = fetch_k
         self._lexical: LexicalIndex | None = None
         self._lock = threading.Lock()
+        self._pinned = threading.local()
+        self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()
+
+    @contextmanager
+    def snapshot(self, generation: str | None = None) -> Iterator[str]:
+        """Read the store's generation once for everything done inside (one question).
+
+        Without it every lexical lookup asks Chroma for the generation again. Pinned per
+        thread, since Streamlit answers sessions in threads sharing this engine.
+        """
+        current = getattr(self._pinned, "generation", None)
+        if current is not None:
+            yield current
+            return
+        self._pinned.generation = generation if generation is not None else self.store.generation()
+        try:
+            yield self._pinned.generation
+        finally:
+            self._pinned.generation = None
+
+    def query_vector(self, query: str) -> list[float]:
+        """The query's embedding; the last few are kept, as retrieval and answering share it."""
+        with self._lock:
+            cached = self._query_vectors.get(query)
+        if cached is not None:
+            return cached
+        vector = self.embeddings.embed_query(query)
+        with self._lock:
+            self._query_vectors[query] = vector
+            while len(self._query_vectors) > 64:
+                self._query_vectors.popitem(last=False)
+        return vector
+
+    def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Sentence vectors stored at index time, by chunk id (absent ids: not stored)."""
+        model = self.store.model
+        blobs = self.store.get_sentence_vectors(chunk_ids, model, sentence_vectors.FORMAT)
+        out = {}
+        for chunk_id, blob in blobs.items():
+            vectors = sentence_vectors.decode(blob)
+            if vectors is not None:
+                out[chunk_id] = vectors
+        return out
 
     def lexical(self) -> LexicalIndex:
         """Return the lexical index of the store's current generation (reloaded after re-index)."""
-        generation = self.store.generation()
+        generation = getattr(self._pinned, "generation", None)
+        if generation is None:
+            generation = self.store.generation()
         with self._lock:
             if self._lexical is None or self._lexical.generation != generation:
                 self._lexical = refresh_lexical(self.store, self.store_dir, generation)
@@ -65,7 +115,7 @@ class SearchEngine:
 
     def dense(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         """Nearest chunks by cosine similarity of the query embedding."""
-        return self.store.query(self.embeddings.embed_query(query), k)
+        return self.store.query(self.query_vector(query), k)
 
     def bm25(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         """Chunks by BM25 score."""
@@ -100,9 +150,12 @@ class SearchEngine:
     def hybrid(self, query: str, k: int) -> list[ScoredChunk]:
         """Fuse the dense and BM25 rankings (each ``max(k, fetch_k)`` deep) into the top ``k``."""
         depth = max(k, self.fetch_k)
-        rankings = (self.dense(query, depth), self.bm25(query, depth))
+        # Rank on ids and scores only; texts are fetched for the k winners alone.
+        rankings = (
+            self.store.query_ids(self.query_vector(query), depth),
+            self.lexical().search(query, depth),
+        )
         weights = (self.dense_weight, self.lexical_weight)
-        chunks: dict[str, Chunk] = {}
         raw: tuple[dict[str, float], dict[str, float]] = ({}, {})
         fused: dict[str, float] = {}
         for weight, ranking, scores in zip(weights, rankings, raw, strict=True):
@@ -110,11 +163,13 @@ class SearchEngine:
                 parts = _rrf(ranking, self.rrf_k)
             else:
                 parts = _minmax(ranking, self.fetch_k)
-            for (chunk, score), part in zip(ranking, parts, strict=True):
-                chunks[chunk.id] = chunk
-                scores[chunk.id] = score
-                fused[chunk.id] = fused.get(chunk.id, 0.0) + weight * part
-        order = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+            for (chunk_id, score), part in zip(ranking, parts, strict=True):
+                scores[chunk_id] = score
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * part
+        top = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+        # A chunk deleted by an indexer in another process may still be ranked; it is skipped.
+        chunks = {c.id: c for c in self.store.get_chunks(top)}
+        order = [i for i in top if i in chunks]
         return [
             ScoredChunk(
                 chunk=chunks[i],
@@ -127,7 +182,7 @@ class SearchEngine:
         ]
 
 
-def _minmax(ranking: list[tuple[Chunk, float]], depth: int) -> list[float]:
+def _minmax(ranking: Sequence[tuple[object, float]], depth: int) -> list[float]:
     """Scores scaled to [0, 1] by the top score and the score at ``depth``, clipped at 0.
 
     Fixing the depth keeps the scale, hence the order of the top results, the same however
@@ -142,7 +197,7 @@ def _minmax(ranking: list[tuple[Chunk, float]], depth: int) -> list[float]:
     return [max(0.0, (s - lo) / (hi - lo)) for _, s in ranking]
 
 
-def _rrf(ranking: list[tuple[Chunk, float]], rrf_k: int) -> list[float]:
+def _rrf(ranking: Sequence[tuple[object, float]], rrf_k: int) -> list[float]:
     """Reciprocal-rank contributions ``1 / (rrf_k + rank)`` with 1-based ranks."""
     return [1.0 / (rrf_k + r + 1) for r in range(len(ranking))]
 

@@ -111,8 +111,9 @@ class QAService:
 
         """
         self.ask_checks(question)
-        self._follow_other_writers()
-        return self.answerer.answer(question, history)
+        generation = self._follow_other_writers()
+        with self.engine.snapshot(generation):
+            return self.answerer.answer(question, history)
 
     def ask_stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
         """Like :meth:`ask`, yielding an LLM's draft text first, then the verified ``Answer``."""
@@ -133,7 +134,7 @@ class QAService:
                 "and run `qa index` (or press Re-index in the app)."
             )
 
-    def _follow_other_writers(self) -> None:
+    def _follow_other_writers(self) -> str:
         """Reopen an embedded store that another process re-indexed.
 
         The embedded Chroma keeps its vector index in memory per process, so vectors written by
@@ -149,6 +150,7 @@ class QAService:
             for name in ("store", "engine", "answerer"):
                 self.__dict__.pop(name, None)
         self._generation = generation
+        return generation
 
     # sources ---------------------------------------------------------------------------------
     def show(self, source: str) -> SourceText:

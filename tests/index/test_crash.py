@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
+from index import indexer
 from index.chunking import chunk_source
 from index.indexer import lexical_dir, lock_path, refresh_lexical
 from index.lexical import LexicalIndex
@@ -31,13 +33,18 @@ from qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 N_FILES = 40
-WRITES_PER_FILE = 3  # add_chunks, delete_chunks (maybe empty), put_source
+# Files are written in groups of this many chunks (one Chroma call per step and group); small
+# groups here give many groups, hence many points between writes to crash at.
+GROUP_CHUNKS = 4
 
-INDEX_SCRIPT = """
+INDEX_SCRIPT = f"""
 import json, os, sys, time
 from langchain_core import embeddings as lc
+import index.indexer
 from qa.service import QAService
 from qa.settings import Settings
+
+index.indexer._GROUP_CHUNKS = {GROUP_CHUNKS}
 
 class DeterministicFakeEmbedding(lc.DeterministicFakeEmbedding):  # same name: same store model
     def embed_documents(self, texts):
@@ -176,15 +183,34 @@ def _assert_store_answers(sources: Path, store: Path) -> None:
         assert service.engine.search("lighthouse keepers storms", 3, "hybrid")
 
 
+def _count_writes(sources: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Store writes of one index run, counted in-process on a copy of ``store``."""
+    monkeypatch.setattr(indexer, "_GROUP_CHUNKS", GROUP_CHUNKS)
+    copy = store.with_name(store.name + "-count")
+    if store.exists():
+        shutil.copytree(store, copy)
+    service = _service(sources, copy)
+    counting = indexer._CrashAfter(service.store, 10**9)
+    indexer.index_sources(sources, counting, service.embeddings, copy)  # type: ignore[arg-type]
+    return 10**9 - counting._left
+
+
 # Deterministic crash points ---------------------------------------------------------------------
-# First index of 40 files: 3 writes per file, then the generation stamp (write 121).
-FIRST_INDEX_POINTS = [0, 2, 61, N_FILES * WRITES_PER_FILE]
+# As fractions of the run's writes: before the first, early, midway, just before the last.
+CRASH_POINTS = [0.0, 0.05, 0.5, -1]
 
 
-@pytest.mark.parametrize("crash_after", FIRST_INDEX_POINTS)
-def test_kill_during_first_index_converges(tmp_path, crash_after):
+def _point(fraction: float, total: int) -> int:
+    return total - 1 if fraction < 0 else int(fraction * total)
+
+
+@pytest.mark.parametrize("crash_at", CRASH_POINTS)
+def test_kill_during_first_index_converges(tmp_path, monkeypatch, crash_at):
     sources, store = tmp_path / "sources", tmp_path / "store"
     _write_corpus(sources)
+    total = _count_writes(sources, store, monkeypatch)
+    assert total > 20  # many groups, so the points below fall between groups and inside them
+    crash_after = _point(crash_at, total)
     run = _run_index(sources, store, QA_TEST_CRASH_AFTER=str(crash_after))
     assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
     assert not IndexLock.is_locked(lock_path(store)), (
@@ -195,15 +221,15 @@ def test_kill_during_first_index_converges(tmp_path, crash_after):
 
 
 # Re-index after edits, deletions, additions and a rename.
-REINDEX_POINTS = [1, 7, 40]
-
-
-@pytest.mark.parametrize("crash_after", REINDEX_POINTS)
-def test_kill_during_reindex_converges(tmp_path, crash_after):
+@pytest.mark.parametrize("crash_at", [0.05, 0.5, -1])
+def test_kill_during_reindex_converges(tmp_path, monkeypatch, crash_at):
     sources, store = tmp_path / "sources", tmp_path / "store"
     _write_corpus(sources)
     assert _run_index(sources, store).returncode == 0
     _mutate(sources)
+    total = _count_writes(sources, store, monkeypatch)
+    assert total > 5
+    crash_after = max(1, _point(crash_at, total))
     run = _run_index(sources, store, QA_TEST_CRASH_AFTER=str(crash_after))
     assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
     _assert_store_answers(sources, store)
@@ -213,9 +239,9 @@ def test_kill_during_reindex_converges(tmp_path, crash_after):
 def test_kill_twice_in_a_row_then_converges(tmp_path):
     sources, store = tmp_path / "sources", tmp_path / "store"
     _write_corpus(sources)
-    assert _run_index(sources, store, QA_TEST_CRASH_AFTER="50").returncode == -signal.SIGKILL
+    assert _run_index(sources, store, QA_TEST_CRASH_AFTER="20").returncode == -signal.SIGKILL
     _mutate(sources)
-    assert _run_index(sources, store, QA_TEST_CRASH_AFTER="9").returncode == -signal.SIGKILL
+    assert _run_index(sources, store, QA_TEST_CRASH_AFTER="5").returncode == -signal.SIGKILL
     _assert_converged(sources, store, tmp_path)
 
 

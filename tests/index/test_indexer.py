@@ -179,3 +179,17 @@ def test_unexpected_converter_error_costs_one_file(
     assert report.errors == [
         {"source": "bad.md", "error": "could not convert this file (RuntimeError: converter bug)"}
     ]
+
+
+def test_renamed_file_reuses_its_vectors(sources_dir, fake_embeddings, make_service):
+    service = make_service(sources_dir, fake_embeddings)
+    first = service.index()
+    old = next(sources_dir.glob("004_*"))
+    old.rename(sources_dir / "renamed.txt")
+    report = service.index()
+    assert report.files["added"] == 1 and report.files["removed"] == 1
+    assert report.chunks["embedded"] == 0  # the text is the same: its vectors are reused
+    assert report.chunks["reused"] == report.chunks["deleted"] > 0
+    sources = {c.source for c in service.store.iter_chunks()}
+    assert sources == {"000_9bb67ea3e936fa88.txt", "renamed.txt"}
+    assert report.store == first.store
