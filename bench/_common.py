@@ -111,20 +111,54 @@ def write_corpus(
     return Corpus(sources, chunks, files)
 
 
-def real_vectors(embeddings, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Real embeddings of ``texts``, cached in the temp folder (keyed by model and texts)."""
+def real_vectors_and_sentences(embeddings, texts: list[str]):  # type: ignore[no-untyped-def]
+    """Real chunk vectors and packed sentence vectors (as the indexer stores them), cached."""
+    import json
     import tempfile
 
+    from index import sentence_vectors
+
     key = hashlib.sha256(
-        "\0".join([str(getattr(embeddings, "name", "")), *texts]).encode()
+        "\0".join([str(getattr(embeddings, "name", "")), sentence_vectors.FORMAT, *texts]).encode()
     ).hexdigest()[:20]
-    cache = Path(tempfile.gettempdir()) / "qa-bench-cache" / f"vectors-{key}.npy"
-    if cache.exists():
-        return np.load(cache)  # type: ignore[no-any-return]
-    vectors = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+    cache = Path(tempfile.gettempdir()) / "qa-bench-cache" / f"vectors-{key}"
+    if cache.with_suffix(".npy").exists() and cache.with_suffix(".json").exists():
+        blobs = json.loads(cache.with_suffix(".json").read_text())
+        return np.load(cache.with_suffix(".npy")), blobs
+    pooled = getattr(embeddings, "embed_with_sentences", None) or getattr(
+        getattr(embeddings, "inner", None), "embed_with_sentences", None
+    )
+    spans = [sentence_vectors.sentence_spans(t) for t in texts]
+    vecs, arrays = pooled(texts, spans)
+    vectors = np.asarray(vecs, dtype=np.float32)
+    blobs = [sentence_vectors.encode(a) for a in arrays]
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.save(cache, vectors)
-    return vectors
+    np.save(cache.with_suffix(".npy"), vectors)
+    cache.with_suffix(".json").write_text(json.dumps(blobs))
+    return vectors, blobs
+
+
+def synthetic_sentence_blobs(
+    chunks: list, vectors: np.ndarray, real: list[str], seed: int = 1
+) -> dict[str, str]:
+    """Packed sentence vectors for every chunk: the real ones first, then noisy chunk vectors.
+
+    Past the real ones, each sentence of a chunk gets the chunk's vector plus noise, so the
+    answerer does exactly the work it does on a real store (decode, score) without embedding.
+    """
+    from index import sentence_vectors
+
+    rng = np.random.default_rng(seed)
+    out: dict[str, str] = {}
+    for i, chunk in enumerate(chunks):
+        if i < len(real):
+            out[chunk.id] = real[i]
+            continue
+        n = len(sentence_vectors.sentence_spans(chunk.text))
+        rows = vectors[i] + rng.normal(0.0, 0.02, size=(n, vectors.shape[1]))
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        out[chunk.id] = sentence_vectors.encode(rows.astype(np.float32))
+    return out
 
 
 def synthetic_vectors(base: np.ndarray, n: int, sigma: float, seed: int = 0) -> np.ndarray:
@@ -144,15 +178,18 @@ def build_store(
     model: str,
     sigma: float = 0.02,
     chroma_url: str | None = None,
+    base_sentences: list[str] | None = None,
 ) -> dict[str, float]:
     """Write ``size`` chunks straight into a store; returns timings and how it was made.
 
     Chunk ``i`` is a real chunk of the corpus; past the corpus the chunks are repeated under new
     ids (same source file and offsets, so quotes still verify). Vector ``i`` is the real
     embedding of chunk ``i`` for ``i < len(base_vectors)``, otherwise a perturbed copy of a real
-    vector (Gaussian noise of ``sigma`` per dimension, renormalised).
+    vector (Gaussian noise of ``sigma`` per dimension, renormalised). Sentence vectors: see
+    :func:`synthetic_sentence_blobs`.
     """
-    from index.store import Store, _source_id, make_client
+    from index import sentence_vectors
+    from index.store import Store, make_client
     from qa.domain import Chunk
 
     t0 = time.perf_counter()
@@ -169,8 +206,13 @@ def build_store(
     vectors = synthetic_vectors(base_vectors, size, sigma)
     store = Store(make_client(store_dir, chroma_url), model, int(base_vectors.shape[1]))
     step = 5000
+    blobs = synthetic_sentence_blobs(chunks, vectors, base_sentences or [])
     for i in range(0, size, step):
-        store.add_chunks(chunks[i : i + step], vectors[i : i + step].tolist())
+        part = chunks[i : i + step]
+        store.put_sentence_vectors(
+            {c.id: blobs[c.id] for c in part}, model, sentence_vectors.FORMAT
+        )
+        store.add_chunks(part, vectors[i : i + step].tolist())
     used = {c.source for c in chunks}
     now = time.time()
     # The indexer treats a record of another chunking pipeline as changed (re-chunks the file).
@@ -183,14 +225,7 @@ def build_store(
         for name, nbytes, n, digest in corpus.files
         if name in used
     ]  # fmt: skip
-    # Same records as Store.put_source writes, in batches (one upsert per file costs ~30 ms).
-    for i in range(0, len(records), 2000):
-        part = records[i : i + 2000]
-        store.sources.upsert(
-            ids=[_source_id(r["source"]) for r in part],
-            embeddings=[[0.0]] * len(part),
-            metadatas=part,
-        )
+    store.put_sources(records)
     store.bump_generation([c.id for c in chunks])
     return {
         "seconds": time.perf_counter() - t0,
@@ -211,8 +246,10 @@ def synthetic_store(sources: Path, store_dir: Path, size: int, real: int):  # ty
     size = min(size, len(corpus.chunks))
     embeddings = LocalEmbeddings()
     n_real = min(real, size)
-    base = real_vectors(embeddings, [c.text for c in corpus.chunks[:n_real]])
-    build_store(store_dir, corpus, size, base, embedding_name(embeddings))
+    base, sentences = real_vectors_and_sentences(
+        embeddings, [c.text for c in corpus.chunks[:n_real]]
+    )
+    build_store(store_dir, corpus, size, base, embedding_name(embeddings), base_sentences=sentences)
     return corpus, size, n_real, embeddings
 
 

@@ -24,7 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import build_store, chroma_server, ms, percentile, queries, real_vectors, write_corpus
+from _common import (
+    build_store,
+    chroma_server,
+    ms,
+    percentile,
+    queries,
+    real_vectors_and_sentences,
+    write_corpus,
+)
 
 
 def _timed(fn, items: list[str]) -> list[float]:  # type: ignore[no-untyped-def]
@@ -86,7 +94,9 @@ def main() -> int:
         embeddings.embed_query("warm up")
         n_real = min(args.real, len(corpus.chunks))
         t0 = time.perf_counter()
-        base = real_vectors(embeddings, [c.text for c in corpus.chunks[:n_real]])
+        base, sentences = real_vectors_and_sentences(
+            embeddings, [c.text for c in corpus.chunks[:n_real]]
+        )
         t_embed = time.perf_counter() - t0
         if t_embed < 1.0:
             print(f"real embeddings: {n_real} chunks (from the cache of an earlier run)")
@@ -106,8 +116,9 @@ def main() -> int:
                     url = stack.enter_context(chroma_server(root / f"server-{size}"))
                     print(f"Chroma server at {url}")
                 made = build_store(
-                    store_dir, corpus, size, base, embedding_name(embeddings), args.sigma, url
-                )
+                    store_dir, corpus, size, base, embedding_name(embeddings), args.sigma, url,
+                    base_sentences=sentences,
+                )  # fmt: skip
                 settings = Settings(
                     sources=root / "sources",
                     store=store_dir,
@@ -143,9 +154,13 @@ def _measure(settings, embeddings, made, size, warm, timed, args) -> dict:  # ty
     answers: list[bool] = []
     embedded = 0
     for q in timed:
+        # Retrieval and answering share one query embedding per question; forget it between
+        # the timed calls so that each of them pays for its own.
+        service.engine._query_vectors.clear()
         t_floor += _timed(floor, [q])
         t_embed_q += _timed(embeddings.embed_query, [q])
         t_search += _timed(lambda q: service.engine.search(q, args.k, args.retriever), [q])
+        service.engine._query_vectors.clear()
         before = embeddings.texts
         t_ask += _timed(lambda q: answers.append(service.ask(q).refused), [q])
         embedded += embeddings.texts - before

@@ -24,7 +24,7 @@ from index import sentence_vectors
 from index.chunking import ChunkingConfig, chunk_source
 from index.lexical import LexicalIndex
 from index.loaders import SourceText, discover, load_bytes, read_source_bytes, relative_name
-from index.lock import IndexLock
+from index.lock import IndexLease, IndexLock, NoLease
 from index.sentence_vectors import sentence_spans
 from index.store import Store, generation_of
 from qa.domain import Chunk, IndexReport
@@ -92,6 +92,7 @@ def index_sources(
     lock_timeout: float = 0.0,
     chunking: ChunkingConfig | None = None,
     progress: ProgressCallback | None = None,
+    shared: bool = False,
 ) -> IndexReport:
     """Bring the store in line with ``sources_dir``, embedding only text not embedded yet.
 
@@ -104,6 +105,8 @@ def index_sources(
         lock_timeout: Seconds to wait for another indexer to finish.
         chunking: Chunk sizes.
         progress: Called as files and chunks are processed.
+        shared: The store is a Chroma server other instances may write to: take the lease
+            in the store (``IndexLease``) as well as the local lock.
 
     Returns:
         The report of ``qa index --json``.
@@ -118,7 +121,8 @@ def index_sources(
         raise ConfigError(
             f"Sources folder {sources_dir} does not exist; create it or set QA_SOURCES / --sources."
         )
-    with IndexLock(lock_path(store_dir), lock_timeout):
+    lease = IndexLease(store, lock_timeout) if shared else NoLease()
+    with IndexLock(lock_path(store_dir), lock_timeout), lease:
         store = _crash_hook(store)
         report = IndexReport()
         files, refused = discover(sources_dir)
@@ -154,9 +158,11 @@ def index_sources(
         for plan in plans:
             group.append(plan)
             if sum(len(p.chunks) for p in group) >= _GROUP_CHUNKS:
+                lease.ensure_held()
                 _apply(group, store, embeddings, chunk_meta, by_hash, report, state, progress)
                 group = []
         if group:
+            lease.ensure_held()
             _apply(group, store, embeddings, chunk_meta, by_hash, report, state, progress)
 
         # Files that are gone are dropped after the others are written: a renamed file's

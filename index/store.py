@@ -20,6 +20,7 @@ SOURCES = "qa_sources"
 META = "qa_meta"
 SENTENCES = "qa_sentences"
 _GEN_ID = "generation"
+_LEASE_ID = "index_lease"
 _BATCH = 2000
 
 
@@ -256,6 +257,31 @@ class Store:
             metadatas=[{"value": digest, "updated_at": time.time()}],
         )
         return digest
+
+    # index lease (see index.lock.IndexLease) --------------------------------------------------
+    def read_lease(self) -> dict[str, Any] | None:
+        """The current lease record (owner, expires), or None."""
+        got = self.meta.get(ids=[_LEASE_ID], include=["metadatas"])
+        if not got["ids"] or not got["metadatas"][0]:
+            return None
+        meta = got["metadatas"][0]
+        return {"owner": str(meta.get("owner", "")), "expires": float(meta.get("expires", 0))}
+
+    def write_lease(self, owner: str, expires: float) -> None:
+        """Claim or renew the lease."""
+        self.meta.upsert(
+            ids=[_LEASE_ID],
+            embeddings=[[_unit_hash(_LEASE_ID)]],
+            metadatas=[{"owner": owner, "expires": expires}],
+        )
+
+    def delete_lease(self) -> None:
+        """Give the lease up."""
+        self.meta.delete(ids=[_LEASE_ID])
+
+    def server_time(self) -> float:
+        """Seconds on the Chroma server's clock (its heartbeat), so clients' clocks may differ."""
+        return float(self.client.heartbeat()) / 1e9
 
     @staticmethod
     def _pages(

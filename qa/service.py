@@ -13,7 +13,7 @@ from langchain_core.embeddings import Embeddings
 
 from index.indexer import ProgressCallback, index_sources, lock_path
 from index.loaders import SourceText, discover, relative_name
-from index.lock import IndexLock
+from index.lock import IndexLease, IndexLock
 from index.store import Store, forget_client, make_client
 from qa.answering import ExtractiveAnswerer
 from qa.domain import Answer, IndexReport
@@ -87,13 +87,16 @@ class QAService:
                 max_bytes=self.max_bytes,
                 lock_timeout=self.settings.lock_timeout,
                 progress=progress,
+                shared=bool(self.settings.chroma_url),
             )
             self._generation = self.store.generation()
             return report
 
     def is_indexing(self) -> bool:
-        """True while any process is indexing this store."""
-        return self._index_lock.locked() or IndexLock.is_locked(lock_path(self.store_dir))
+        """True while any process (any instance, on a shared server) is indexing this store."""
+        if self._index_lock.locked() or IndexLock.is_locked(lock_path(self.store_dir)):
+            return True
+        return bool(self.settings.chroma_url) and IndexLease.is_held(self.store)
 
     def needs_index(self) -> bool:
         """True when the store is empty but the sources folder has files."""

@@ -21,7 +21,9 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from index.indexer import lexical_dir
 from index.lexical import LexicalIndex
+from index.lock import IndexLease
 from qa.domain import Answer
+from qa.errors import IndexBusyError
 from qa.service import QAService
 from qa.settings import Settings
 from tests.conftest import SEEDS
@@ -173,3 +175,19 @@ def test_reindex_from_one_instance_is_seen_by_the_other(
     answer = reader.ask("When was the Zephyr Lighthouse restored?")
     _assert_exact_quotes(answer, shared_sources)
     assert any(c.source == "zephyr.txt" and "1887" in c.quote for c in answer.citations)
+
+
+def test_instances_on_one_server_index_one_at_a_time(
+    tmp_path: Path, chroma_url: str, shared_sources: Path
+) -> None:
+    """The local flock cannot see another machine; the lease in the server can."""
+    first = _service(shared_sources, tmp_path / "store-a", chroma_url)
+    second = _service(shared_sources, tmp_path / "store-b", chroma_url)
+    with IndexLease(first.store) as held:
+        assert second.is_indexing()
+        with pytest.raises(IndexBusyError, match=held.owner):
+            second.index()
+    assert not second.is_indexing()
+    report = second.index()
+    assert report.files["added"] == 2
+    assert first.store.read_lease() is None  # released when the run ended
