@@ -272,6 +272,9 @@ def _apply(
             if old in reusable_sv:
                 sentence_blobs[c.text_hash] = reusable_sv[old]
     to_embed = list({c.text_hash: c.text for c in fresh if c.text_hash not in vectors}.items())
+    # Longest first, as sentence-transformers orders one call: batches of similar lengths
+    # waste little on padding, even though the group is embedded in several calls.
+    to_embed.sort(key=lambda item: -len(item[1]))
     for i in range(0, len(to_embed), _EMBED_BATCH):
         part = to_embed[i : i + _EMBED_BATCH]
         state.source = group[0].source

@@ -148,10 +148,8 @@ class Store:
 
     def query_ids(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
         """Nearest chunk ids with cosine similarity, without fetching texts or metadata."""
-        n = min(k, self.count())
-        if n == 0:
-            return []
-        res = self.chunks.query(query_embeddings=[list(vector)], n_results=n, include=["distances"])
+        # Chroma returns fewer than k when it holds fewer (no count() round trip needed).
+        res = self.chunks.query(query_embeddings=[list(vector)], n_results=k, include=["distances"])
         return [
             (i, 1.0 - float(dist))
             for i, dist in zip(res["ids"][0], res["distances"][0], strict=True)
@@ -159,12 +157,9 @@ class Store:
 
     def query(self, vector: Sequence[float], k: int) -> list[tuple[Chunk, float]]:
         """Nearest chunks with cosine similarity (1 - cosine distance)."""
-        n = min(k, self.count())
-        if n == 0:
-            return []
         res = self.chunks.query(
             query_embeddings=[list(vector)],
-            n_results=n,
+            n_results=k,
             include=["documents", "metadatas", "distances"],
         )
         # A chunk deleted by an indexer in another process can still be in this process's
@@ -297,6 +292,11 @@ class Store:
             metas = got.get("metadatas") or [{}] * len(ids)
             yield ids, docs, metas
             offset += len(ids)
+
+
+def is_empty_generation(generation: str) -> bool:
+    """True for the stamp of a store that holds no chunks (or was never indexed)."""
+    return generation in ("", generation_of(()))
 
 
 def generation_of(chunk_ids: Iterable[str]) -> str:

@@ -14,7 +14,7 @@ from langchain_core.embeddings import Embeddings
 from index.indexer import ProgressCallback, index_sources, lock_path
 from index.loaders import SourceText, discover, relative_name
 from index.lock import IndexLease, IndexLock
-from index.store import Store, forget_client, make_client
+from index.store import Store, forget_client, is_empty_generation, make_client
 from qa.answering import ExtractiveAnswerer
 from qa.domain import Answer, IndexReport
 from qa.errors import ConfigError, EmptyIndexError, QAError, SourceError
@@ -113,8 +113,8 @@ class QAService:
             EmptyIndexError: nothing is indexed yet.
 
         """
-        self.ask_checks(question)
-        generation = self._follow_other_writers()
+        generation = self.ask_checks(question)
+        self._follow_other_writers(generation)
         with self.engine.snapshot(generation):
             return self.answerer.answer(question, history)
 
@@ -123,27 +123,33 @@ class QAService:
         if not callable(getattr(self.answerer, "stream", None)):
             yield self.ask(question, history)
             return
-        self.ask_checks(question)
-        self._follow_other_writers()
+        self._follow_other_writers(self.ask_checks(question))
         yield from self.answerer.stream(question, history)  # type: ignore[union-attr]
 
-    def ask_checks(self, question: str) -> None:
-        """Raise the errors :meth:`ask` raises for an empty question or an empty index."""
+    def ask_checks(self, question: str) -> str:
+        """Raise the errors :meth:`ask` raises for an empty question or an empty index.
+
+        Returns:
+            The store's generation stamp, read once for the whole question.
+
+        """
         if not question or not question.strip():
             raise ConfigError("The question is empty; type a question.")
-        if self.store.count() == 0:
+        generation = self.store.generation()
+        # The stamp says "empty" without a count; a first index still running has none yet.
+        if is_empty_generation(generation) and self.store.count() == 0:
             raise EmptyIndexError(
                 f"The index in {self.store_dir} is empty. Add documents to {self.sources_dir} "
                 "and run `qa index` (or press Re-index in the app)."
             )
+        return generation
 
-    def _follow_other_writers(self) -> str:
+    def _follow_other_writers(self, generation: str) -> None:
         """Reopen an embedded store that another process re-indexed.
 
         The embedded Chroma keeps its vector index in memory per process, so vectors written by
         another process (``qa index`` while the app runs) are invisible until the client reopens.
         """
-        generation = self.store.generation()
         if (
             self._generation is not None
             and generation != self._generation
@@ -153,7 +159,6 @@ class QAService:
             for name in ("store", "engine", "answerer"):
                 self.__dict__.pop(name, None)
         self._generation = generation
-        return generation
 
     # sources ---------------------------------------------------------------------------------
     def show(self, source: str) -> SourceText:
