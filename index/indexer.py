@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class _Plan:
     status: str  # added | changed
     record: dict[str, object]
     chunks: list[Chunk]
+    text: SourceText
 
 
 def lexical_dir(store_dir: Path) -> Path:
@@ -130,6 +132,7 @@ def index_sources(
             report.errors.append({"source": source, "error": error})
         records = store.source_records()
         chunk_meta = store.chunk_metadata()
+        origin = sources_origin(sources_dir) if shared else None
         present = {relative_name(p, sources_dir) for p in files} | {s for s, _ in refused}
 
         state = Progress(files_total=len(files))
@@ -139,6 +142,8 @@ def index_sources(
             state.source = rel
             plan = _plan_file(path, sources_dir, records.get(rel), max_bytes, chunking, report)
             if plan is not None:
+                if origin is not None:
+                    plan.record["origin"] = origin
                 plans.append(plan)
             else:
                 state.files_done += 1
@@ -152,6 +157,7 @@ def index_sources(
             - {c.text_hash for p in plans for c in p.chunks if c.id in chunk_meta}
             - set(by_hash)
         )
+        run = _Run(store, embeddings, chunk_meta, by_hash, report, state, progress, shared)
         # Files are written in groups so that many small files still embed in full batches,
         # while a crash loses at most one group's embeddings.
         group: list[_Plan] = []
@@ -159,16 +165,18 @@ def index_sources(
             group.append(plan)
             if sum(len(p.chunks) for p in group) >= _GROUP_CHUNKS:
                 lease.ensure_held()
-                _apply(group, store, embeddings, chunk_meta, by_hash, report, state, progress)
+                _apply(group, run)
                 group = []
         if group:
             lease.ensure_held()
-            _apply(group, store, embeddings, chunk_meta, by_hash, report, state, progress)
+            _apply(group, run)
 
         # Files that are gone are dropped after the others are written: a renamed file's
         # chunks then reuse the vectors of its old name instead of being embedded again.
         known = set(records) | {str(m["source"]) for m in chunk_meta.values()}
-        for source in sorted(known - present):
+        # On a shared server, other instances' folders are not ours to prune.
+        theirs = {s for s, r in records.items() if r.get("origin", origin) != origin}
+        for source in sorted(known - present - theirs):
             ids = sorted(i for i, m in chunk_meta.items() if m["source"] == source)
             store.delete_chunks(ids)
             store.delete_sentence_vectors(ids)
@@ -244,20 +252,27 @@ def _plan_file(
         "status": "ok",
         "pipeline": PIPELINE_VERSION,
     }
-    return _Plan(rel, status, rec, chunks)
+    return _Plan(rel, status, rec, chunks, src)
 
 
-def _apply(
-    group: list[_Plan],
-    store: Store,
-    embeddings: Embeddings,
-    chunk_meta: dict[str, dict[str, object]],
-    by_hash: dict[str, str],
-    report: IndexReport,
-    state: Progress,
-    progress: ProgressCallback | None,
-) -> None:
+@dataclass
+class _Run:
+    """What the group steps of one index run share."""
+
+    store: Store
+    embeddings: Embeddings
+    chunk_meta: dict[str, dict[str, object]]  # stored chunks by id, kept current
+    by_hash: dict[str, str]  # a stored chunk id for each chunk-text hash (vector reuse)
+    report: IndexReport
+    state: Progress
+    progress: ProgressCallback | None
+    shared: bool
+
+
+def _apply(group: list[_Plan], run: _Run) -> None:
     """Embed what a group of files needs, then write the group (see :func:`_write`)."""
+    store, embeddings, chunk_meta, by_hash = run.store, run.embeddings, run.chunk_meta, run.by_hash
+    state, progress, report = run.state, run.progress, run.report
     fresh = [c for plan in group for c in plan.chunks if c.id not in chunk_meta]
     old_ids = sorted({by_hash[c.text_hash] for c in fresh if c.text_hash in by_hash})
     reusable = store.get_embeddings(old_ids)
@@ -293,7 +308,7 @@ def _apply(
             progress(state)
     report.chunks["embedded"] += len(to_embed)
     report.chunks["reused"] += sum(len(p.chunks) for p in group) - len(to_embed)
-    _write(group, store, vectors, sentence_blobs, chunk_meta, by_hash, report)
+    _write(group, run, vectors, sentence_blobs)
     state.files_done += len(group)
     state.source = group[-1].source
     if progress:
@@ -311,12 +326,9 @@ def _sv_key(store: Store) -> tuple[str, str]:
 
 def _write(
     group: list[_Plan],
-    store: Store,
+    run: _Run,
     vectors: dict[str, list[float]],
     sentence_blobs: dict[str, str],
-    chunk_meta: dict[str, dict[str, object]],
-    by_hash: dict[str, str],
-    report: IndexReport,
 ) -> None:
     """A group's writes, in the crash-safe order of the module docstring, one call per step.
 
@@ -324,6 +336,7 @@ def _write(
     each Chroma call has a fixed cost of tens of milliseconds. The order still holds for every
     file of the group, since each step finishes for all of them before the next starts.
     """
+    store, chunk_meta, by_hash, report = run.store, run.chunk_meta, run.by_hash, run.report
     sources = {plan.source for plan in group}
     old_ids = {i for i, m in chunk_meta.items() if m["source"] in sources}
     new_ids = {c.id for plan in group for c in plan.chunks}
@@ -346,7 +359,10 @@ def _write(
         store.delete_chunks(stale)
         store.delete_sentence_vectors(stale)
     now = time.time()
-    store.put_sources([{**plan.record, "indexed_at": now} for plan in group])
+    records = [{**plan.record, "indexed_at": now} for plan in group]
+    # On a shared server the extracted text goes along, so instances without the files can
+    # still verify and show quotes.
+    store.put_sources(records, [plan.text for plan in group] if run.shared else None)
 
     for chunk_id in stale:
         gone = chunk_meta.pop(chunk_id, None)
@@ -358,6 +374,11 @@ def _write(
             by_hash.setdefault(c.text_hash, c.id)
         report.files[plan.status] += 1
     report.chunks["deleted"] += len(stale)
+
+
+def sources_origin(sources_dir: Path) -> str:
+    """Which folder on which machine a shared store's sources came from."""
+    return f"{socket.gethostname()}:{sources_dir.resolve()}"
 
 
 def _moved(chunk: Chunk, meta: dict[str, object]) -> bool:

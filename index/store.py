@@ -7,11 +7,13 @@ the lexical index beside it is only a cache that can always be rebuilt from here
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from index.loaders import SourceText
 from qa.domain import Chunk
 from qa.errors import ConfigError, StoreError
 
@@ -221,15 +223,41 @@ class Store:
         """Write a source record; written last, so a crash before it means 'redo this file'."""
         self.put_sources([record])
 
-    def put_sources(self, records: Sequence[dict[str, Any]]) -> None:
-        """Write several source records in one call."""
+    def put_sources(
+        self, records: Sequence[dict[str, Any]], texts: Sequence[SourceText] | None = None
+    ) -> None:
+        """Write several source records in one call, with their extracted texts if given."""
         for i in range(0, len(records), _BATCH):
-            part = records[i : i + _BATCH]
+            part = [{k: v for k, v in r.items() if v is not None} for r in records[i : i + _BATCH]]
+            docs = None
+            if texts is not None:
+                sent = texts[i : i + _BATCH]
+                docs = [t.text for t in sent]
+                for record, text in zip(part, sent, strict=True):
+                    if text.pages:
+                        record["page_spans"] = json.dumps(text.pages)
             self.sources.upsert(
                 ids=[_source_id(r["source"]) for r in part],
                 embeddings=[[_unit_hash(r["source"])] for r in part],
-                metadatas=[{k: v for k, v in r.items() if v is not None} for r in part],
+                metadatas=part,
+                documents=docs,
             )
+
+    def source_text(self, source: str) -> SourceText | None:
+        """The extracted text stored with a source (shared stores only), or None."""
+        got = self.sources.get(ids=[_source_id(source)], include=["documents", "metadatas"])
+        if not got["ids"] or got["documents"][0] is None:
+            return None
+        meta = got["metadatas"][0] or {}
+        spans = json.loads(str(meta.get("page_spans", "[]")))
+        return SourceText(
+            source=source,
+            text=got["documents"][0],
+            kind=str(meta.get("kind", "")),
+            title=str(meta.get("title", "")),
+            encoding=str(meta.get("encoding", "utf-8")),
+            pages=[(int(a), int(b)) for a, b in spans],
+        )
 
     def delete_source(self, source: str) -> None:
         """Forget a source record."""

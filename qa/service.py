@@ -11,7 +11,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from index.indexer import ProgressCallback, index_sources, lock_path
+from index.indexer import ProgressCallback, index_sources, lock_path, sources_origin
 from index.loaders import SourceText, discover, relative_name
 from index.lock import IndexLease, IndexLock
 from index.store import Store, forget_client, is_empty_generation, make_client
@@ -34,6 +34,8 @@ class QAService:
         self._embeddings = embeddings
         self._index_lock = threading.Lock()
         self._generation: str | None = None
+        self._texts: dict[tuple[str, str | None], SourceText | None] = {}
+        self._texts_lock = threading.Lock()
 
     @cached_property
     def embeddings(self) -> Embeddings:
@@ -56,7 +58,21 @@ class QAService:
     @cached_property
     def reader(self) -> SourceReader:
         """Current text of sources, for verification and display."""
-        return SourceReader(self.sources_dir, self.max_bytes)
+        shared = self._shared_text if self.settings.chroma_url else None
+        return SourceReader(self.sources_dir, self.max_bytes, shared)
+
+    def _shared_text(self, source: str) -> SourceText | None:
+        """A source's text as stored in the shared server, cached per index generation."""
+        key = (source, self._generation)
+        with self._texts_lock:
+            if key in self._texts:
+                return self._texts[key]
+        text = self.store.source_text(source)
+        with self._texts_lock:
+            if len(self._texts) > 256:
+                self._texts.clear()
+            self._texts[key] = text
+        return text
 
     @cached_property
     def engine(self) -> SearchEngine:
@@ -175,11 +191,11 @@ class QAService:
             rows[rel] = {"source": rel, "size": path.stat().st_size, "status": "not indexed"}
         for rel, error in refused:
             rows[rel] = {"source": rel, "status": "failed", "error": error}
+        origin = sources_origin(self.sources_dir) if self.settings.chroma_url else None
         for rel, rec in records.items():
-            row = rows.get(rel, {"source": rel, "status": "removed (re-index to drop)"})
-            on_disk = rel in rows
-            merged = {**row, **rec}
-            if not on_disk:
+            merged = {**rows.get(rel, {"source": rel}), **rec}
+            merged.pop("page_spans", None)
+            if rel not in rows and rec.get("origin", origin) == origin:
                 merged["status"] = "removed (re-index to drop)"
             rows[rel] = merged
         return sorted(rows.values(), key=lambda r: r["source"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 from index.loaders import SUPPORTED_SUFFIXES, SourceText, load_source
@@ -12,11 +13,21 @@ from qa.errors import ConfigError, SourceError
 
 
 class SourceReader:
-    """Loads a source's extracted text, cached until the file's size or mtime changes."""
+    """Loads a source's extracted text, cached until the file's size or mtime changes.
 
-    def __init__(self, root: Path, max_bytes: int = 20_000_000) -> None:
+    ``shared`` is where text comes from when the file is not in this instance's folder: on a
+    shared Chroma server, the text stored by whichever instance indexed it.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        max_bytes: int = 20_000_000,
+        shared: Callable[[str], SourceText | None] | None = None,
+    ) -> None:
         self.root = root
         self.max_bytes = max_bytes
+        self.shared = shared
         self._cache: dict[str, tuple[tuple[int, int], SourceText]] = {}
         self._lock = threading.Lock()
 
@@ -38,6 +49,9 @@ class SourceReader:
         try:
             st = path.stat()
         except OSError as exc:
+            stored = self.shared(source) if self.shared else None
+            if stored is not None:
+                return stored
             raise SourceError(source, "file no longer exists; re-index to drop it") from exc
         key = (st.st_size, st.st_mtime_ns)
         with self._lock:

@@ -191,3 +191,35 @@ def test_instances_on_one_server_index_one_at_a_time(
     report = second.index()
     assert report.files["added"] == 2
     assert first.store.read_lease() is None  # released when the run ended
+
+
+def test_an_instance_without_the_files_verifies_quotes_from_the_server(
+    tmp_path: Path, chroma_url: str, shared_sources: Path
+) -> None:
+    """B runs elsewhere, with its own empty sources and store folders; it never sees A's files."""
+    writer = _service(shared_sources, tmp_path / "store-a", chroma_url)
+    writer.index()
+    elsewhere = tmp_path / "elsewhere-sources"
+    elsewhere.mkdir()
+    reader = _service(elsewhere, tmp_path / "store-b", chroma_url)
+    answer = reader.ask(QUESTION)
+    assert not answer.refused and answer.citations
+    for cit in answer.citations:
+        assert cit.verified
+        original = (shared_sources / cit.source).read_text(encoding="utf-8")
+        assert original[cit.start : cit.end] == cit.quote
+        assert reader.show(cit.source).text == original
+    rows = {r["source"]: r for r in reader.list_sources()}
+    assert set(rows) == {p.name for p in shared_sources.iterdir()}
+    assert all(r["status"] == "ok" for r in rows.values())
+
+    # B indexes its own folder: A's sources are not B's to remove, and both are searchable.
+    (elsewhere / "zephyr.txt").write_text(ZEPHYR + "\n", encoding="utf-8")
+    report = reader.index()
+    assert report.files["added"] == 1 and report.files["removed"] == 0
+    assert set(writer.store.source_records()) == {p.name for p in shared_sources.iterdir()} | {
+        "zephyr.txt"
+    }
+    assert not writer.ask(QUESTION).refused
+    zephyr = writer.ask("When was the Zephyr Lighthouse restored?")
+    assert any(c.source == "zephyr.txt" and c.verified for c in zephyr.citations)
