@@ -16,6 +16,7 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/python -m index.onnx_model >/dev/null  # export the embedding model to ONNX once
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

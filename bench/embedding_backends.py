@@ -188,7 +188,7 @@ class TorchBackend(Backend):
         from index.embeddings import LocalEmbeddings
 
         self.name = "torch"
-        self.inner = LocalEmbeddings(model_dir, batch_size=BATCH_SIZE)
+        self.inner = LocalEmbeddings(model_dir, batch_size=BATCH_SIZE, backend="torch")
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Passage vectors via ``embed_documents``, as the indexer calls it."""

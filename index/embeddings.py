@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -10,8 +12,11 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from index.onnx_model import OnnxEncoder, export, mean_pool, onnx_path
 from index.sentence_vectors import pool_spans
 from qa.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 
@@ -32,29 +37,58 @@ def packaged_model_dir() -> Path:
 
 
 class LocalEmbeddings(Embeddings):
-    """Sentence-transformers model from a local directory, normalised vectors, batched by length."""
+    """The packaged model, run by ONNX Runtime (default) or sentence-transformers on PyTorch.
 
-    def __init__(self, model_dir: Path | None = None, batch_size: int = 32) -> None:
+    Both give the same normalised vectors (mean pooling, as the model was trained); ONNX is
+    faster here (see ``index.onnx_model``). Texts are embedded in length-sorted batches.
+    """
+
+    def __init__(
+        self, model_dir: Path | None = None, batch_size: int = 32, backend: str = "onnx"
+    ) -> None:
         # Set before sentence-transformers/transformers read them: nothing may reach a hub.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise
-
+        if backend not in ("onnx", "torch"):
+            raise ConfigError(f"QA_EMBEDDING_BACKEND must be onnx or torch, not {backend!r}.")
         self.model_dir = model_dir or packaged_model_dir()
         self.batch_size = batch_size
         self.name = MODEL_NAME
-        self._model: Any = SentenceTransformer(str(self.model_dir), device="cpu")
-        self.dimension = int(self._model.get_embedding_dimension() or 384)
-        # torch modules are not re-entrant across threads (Streamlit serves sessions in threads).
+        self.dimension = int(
+            json.loads((self.model_dir / "config.json").read_text())["hidden_size"]
+        )
+        # Neither runtime is safe to enter from several threads at once (Streamlit sessions).
         self._lock = threading.Lock()
+        self._onnx: OnnxEncoder | None = None
+        self._model: Any = None
+        if backend == "onnx":
+            try:
+                self._onnx = _load_onnx(self.model_dir)
+            except Exception as exc:  # no export possible: PyTorch still gives the same vectors
+                log.warning("ONNX backend unavailable (%s); using PyTorch", exc)
+        if self._onnx is None:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise
+            self._model = SentenceTransformer(str(self.model_dir), device="cpu")
+        self.backend = "onnx" if self._onnx is not None else "torch"
+
+    def _batches(self, texts: list[str]) -> list[list[int]]:
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
+        if self._onnx is not None:
+            out = np.empty((len(texts), self.dimension), dtype=np.float32)
+            for batch in self._batches(texts):
+                with self._lock:
+                    hidden, mask, _offsets = self._onnx.run([texts[i] for i in batch])
+                out[batch] = mean_pool(hidden, mask)
+            return out.tolist()  # type: ignore[no-any-return]
         with self._lock:
             vectors = self._model.encode(
                 texts,
@@ -66,7 +100,7 @@ class LocalEmbeddings(Embeddings):
         return vectors.tolist()  # type: ignore[no-any-return]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed passages (sentence-transformers sorts by length inside a call)."""
+        """Embed passages."""
         return self._encode(texts)
 
     def embed_query(self, text: str) -> list[float]:
@@ -92,21 +126,31 @@ class LocalEmbeddings(Embeddings):
         """
         if not texts:
             return [], []
+        if self._onnx is None:
+            return self._torch_with_sentences(texts, spans)
+        chunk_vectors: list[list[float]] = [[] for _ in texts]
+        sentence_vectors: list[np.ndarray] = [np.zeros(0) for _ in texts]
+        for batch in self._batches(texts):
+            with self._lock:
+                hidden, mask, offsets = self._onnx.run([texts[i] for i in batch])
+            pooled = mean_pool(hidden, mask)
+            for row, i in enumerate(batch):
+                chunk_vectors[i] = pooled[row].tolist()
+                sentence_vectors[i] = pool_spans(hidden[row], offsets[row], spans[i])
+        return chunk_vectors, sentence_vectors
+
+    def _torch_with_sentences(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[list[list[float]], list[np.ndarray]]:
         import torch
 
         model = self._model
         with self._lock:
             outputs = model.encode(
-                texts,
-                batch_size=self.batch_size,
-                output_value=None,
-                show_progress_bar=False,
+                texts, batch_size=self.batch_size, output_value=None, show_progress_bar=False
             )
         tokenized = model.tokenizer(
-            texts,
-            return_offsets_mapping=True,
-            truncation=True,
-            max_length=model.max_seq_length,
+            texts, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
         )
         chunk_vectors: list[list[float]] = []
         sentence_vectors: list[np.ndarray] = []
@@ -122,6 +166,15 @@ class LocalEmbeddings(Embeddings):
                 continue
             sentence_vectors.append(pool_spans(tokens, offsets, text_spans))
         return chunk_vectors, sentence_vectors
+
+
+def _load_onnx(model_dir: Path) -> OnnxEncoder:
+    """The ONNX encoder, exporting the model first if this install has not yet."""
+    path = onnx_path(model_dir)
+    if not path.exists():
+        log.warning("exporting the embedding model to ONNX once (%s)", path)
+        export(model_dir, path)
+    return OnnxEncoder(model_dir, path)
 
 
 def embedding_name(embeddings: Embeddings) -> str:

@@ -43,7 +43,10 @@ class QAService:
         if self._embeddings is None:
             from index.embeddings import LocalEmbeddings
 
-            self._embeddings = LocalEmbeddings(batch_size=self.settings.embedding_batch_size)
+            self._embeddings = LocalEmbeddings(
+                batch_size=self.settings.embedding_batch_size,
+                backend=self.settings.embedding_backend,
+            )
         return self._embeddings
 
     @cached_property

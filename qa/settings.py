@@ -30,3 +30,6 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     llm_timeout: float = 60.0
     embedding_batch_size: int = Field(32, ge=1)
+    embedding_backend: Literal["onnx", "torch"] = Field(
+        "onnx", description="Runtime for the embedding model; both give the same vectors."
+    )

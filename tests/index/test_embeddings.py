@@ -1,0 +1,41 @@
+"""The two runtimes of the packaged model give the same vectors, so stores serve either."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.embeddings import LocalEmbeddings
+from index.sentence_vectors import sentence_spans
+from qa.errors import ConfigError
+
+pytestmark = pytest.mark.integration
+
+TEXTS = [
+    "US District Judge Dabney Friedrich denied the request. The groups said they would appeal.",
+    "Former acting commissioner Melanie Krause resigned over the data-sharing agreement.",
+    "A short one.",
+    " ".join(["A very long chunk that runs past the model's limit of 256 word pieces."] * 30),
+]
+
+
+def test_onnx_and_pytorch_give_the_same_vectors(real_embeddings: LocalEmbeddings) -> None:
+    assert real_embeddings.backend == "onnx"  # the default, exported at install
+    torch = LocalEmbeddings(backend="torch")
+    spans = [sentence_spans(t) for t in TEXTS]
+    onnx_chunks, onnx_sentences = real_embeddings.embed_with_sentences(TEXTS, spans)
+    torch_chunks, torch_sentences = torch.embed_with_sentences(TEXTS, spans)
+    assert np.abs(np.array(onnx_chunks) - np.array(torch_chunks)).max() < 1e-4
+    assert np.allclose(onnx_chunks, real_embeddings.embed_documents(TEXTS), atol=1e-6)
+    for a, b in zip(onnx_sentences, torch_sentences, strict=True):
+        pooled = a.any(axis=1)
+        assert (pooled == b.any(axis=1)).all()  # the same sentences fall past the limit
+        assert np.min(np.sum(a[pooled] * b[pooled], axis=1)) > 0.9999
+    assert not onnx_sentences[3][-1].any()  # the long chunk's last sentence was cut off
+    query = "Who resigned over the agreement?"
+    assert np.allclose(real_embeddings.embed_query(query), torch.embed_query(query), atol=1e-4)
+
+
+def test_unknown_backend_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="QA_EMBEDDING_BACKEND"):
+        LocalEmbeddings(backend="tensorflow")
