@@ -7,7 +7,7 @@ it is not used. Because the vectors are the same, a store built with either back
 other.
 
 The ONNX file is exported once from the packaged weights (``make install`` does it; otherwise
-the first load does, in about 6 s) into ``<venv>/share/qa-models``. Exporting needs torch and
+the first load does, in about 6 s) into ``<venv>/share/qa-models`` (or ``~/.cache/qa-models``). Exporting needs torch and
 the ``onnx`` package; running needs only ``onnxruntime`` and ``tokenizers``.
 
     python -m index.onnx_model      # export now (prints the file)
@@ -33,7 +33,13 @@ def onnx_path(model_dir: Path) -> Path:
     key = hashlib.sha256(
         (model_dir / "config.json").read_bytes() + str(weights.stat().st_size).encode()
     ).hexdigest()[:12]
-    return Path(sys.prefix) / "share" / "qa-models" / f"all-MiniLM-L6-v2-{key}.onnx"
+    name = f"all-MiniLM-L6-v2-{key}.onnx"
+    path = Path(sys.prefix) / "share" / "qa-models" / name
+    if path.exists() or os.access(sys.prefix, os.W_OK):
+        return path
+    # A system-wide Python: the user's cache instead of a folder they cannot write.
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "qa-models" / name
 
 
 def export(model_dir: Path, target: Path) -> Path:
