@@ -7,8 +7,9 @@ it is not used. Because the vectors are the same, a store built with either back
 other.
 
 The ONNX file is exported once from the packaged weights (``make install`` does it; otherwise
-the first load does, in about 6 s) into ``<venv>/share/qa-models`` (or ``~/.cache/qa-models``). Exporting needs torch and
-the ``onnx`` package; running needs only ``onnxruntime`` and ``tokenizers``.
+the first load does, in about 6 s) into ``<venv>/share/qa-models``, or ``~/.cache/qa-models``
+for a read-only interpreter. Exporting needs torch and the ``onnx`` package; running needs only
+``onnxruntime`` and ``tokenizers``.
 
     python -m index.onnx_model      # export now (prints the file)
 """
