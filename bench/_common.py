@@ -243,9 +243,9 @@ def synthetic_store(sources: Path, store_dir: Path, size: int, real: int):  # ty
     from index.embeddings import LocalEmbeddings, embedding_name
 
     corpus = write_corpus(sources, max_chunks=size)
-    size = min(size, len(corpus.chunks))
+    # Past the corpus's distinct chunks, build_store repeats texts under new ids.
     embeddings = LocalEmbeddings()
-    n_real = min(real, size)
+    n_real = min(real, size, len(corpus.chunks))
     base, sentences = real_vectors_and_sentences(
         embeddings, [c.text for c in corpus.chunks[:n_real]]
     )
