@@ -67,6 +67,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from index.onnx_model import MAX_SEQ_LENGTH, OnnxEncoder, export, mean_pool  # noqa: E402
+
 FP32_FILE = "model.onnx"
 # Quantised variants: file and extra ``quantize_dynamic`` arguments (weights are always QInt8).
 # Per-tensor is quantize_dynamic's default; per-channel gives each weight column its own scale.
@@ -75,8 +77,6 @@ QUANTISED: dict[str, tuple[str, dict[str, Any]]] = {
     "onnx-int8pc": ("model-int8-per-channel.onnx", {"per_channel": True}),
 }
 MODEL_FILES = {"onnx-fp32": FP32_FILE, **{name: file for name, (file, _) in QUANTISED.items()}}
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-MAX_SEQ_LENGTH = 256
 BATCH_SIZE = 32
 PARITY_MIN_COSINE = 0.9999
 MAX_NDCG_DROP = 0.005
@@ -89,54 +89,14 @@ WEIGHTS = (0.5, 0.5)
 # export (runs in the interpreter that has `onnx`) ------------------------------------------------
 def export_models(model_dir: Path, work: Path) -> dict[str, float]:
     """Export the fp32 model and the int8 variants missing in ``work``; seconds per step."""
-    import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel, AutoTokenizer
 
     work.mkdir(parents=True, exist_ok=True)
     fp32 = work / FP32_FILE
     timings: dict[str, float] = {}
     if not fp32.exists():
         t0 = time.perf_counter()
-        # Eager attention traces to plain MatMul/Softmax, which ONNX Runtime fuses itself.
-        bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
-        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-
-        class LastHiddenState(torch.nn.Module):
-            def __init__(self, inner: torch.nn.Module) -> None:
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-                out = self.inner(
-                    input_ids=input_ids,
-                    attention_mask=attention_mask,
-                    token_type_ids=token_type_ids,
-                )
-                return out.last_hidden_state
-
-        sample = tokenizer(
-            ["a short one", "a somewhat longer sentence, with padding in the batch"],
-            padding=True,
-            return_tensors="pt",
-        )
-        tmp = fp32.with_suffix(".tmp")
-        axes = {"batch": 0, "sequence": 1}
-        with torch.no_grad():
-            torch.onnx.export(
-                LastHiddenState(bert),
-                tuple(sample[name] for name in INPUTS),
-                str(tmp),
-                input_names=list(INPUTS),
-                output_names=["last_hidden_state"],
-                dynamic_axes={
-                    name: {i: n for n, i in axes.items()} for name in (*INPUTS, "last_hidden_state")
-                },
-                opset_version=17,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-        tmp.rename(fp32)
+        export(model_dir, fp32)  # the project's own export (index.onnx_model)
         timings["export"] = time.perf_counter() - t0
     for name, (file, options) in QUANTISED.items():
         if (work / file).exists():
@@ -200,36 +160,15 @@ class TorchBackend(Backend):
 
 
 class OnnxBackend(Backend):
-    """ONNX Runtime session + ``tokenizers`` + numpy mean pooling and normalisation."""
+    """The project's ONNX encoder (``index.onnx_model``) on a given model file and thread count."""
 
     def __init__(self, name: str, model_path: Path, model_dir: Path, threads: int) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
         self.name = name
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(
-            str(model_path), options, providers=["CPUExecutionProvider"]
-        )
+        self.encoder = OnnxEncoder(model_dir, model_path, threads=threads)
 
     def _batch(self, texts: Sequence[str]) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(list(texts))
-        feed = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
-        hidden = self.session.run(["last_hidden_state"], feed)[0]
-        mask = feed["attention_mask"][..., None].astype(np.float32)
-        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        hidden, mask, _offsets = self.encoder.run(list(texts))
+        return mean_pool(hidden, mask)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Length-sorted batches of 32 (longest first), like ``SentenceTransformer.encode``."""

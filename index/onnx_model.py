@@ -93,7 +93,7 @@ def export(model_dir: Path, target: Path) -> Path:
 class OnnxEncoder:
     """Tokenise with ``tokenizers``, run the ONNX graph, mean-pool in numpy."""
 
-    def __init__(self, model_dir: Path, model_file: Path) -> None:
+    def __init__(self, model_dir: Path, model_file: Path, threads: int = 0) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -101,6 +101,7 @@ class OnnxEncoder:
         self.tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: one per core
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
