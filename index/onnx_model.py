@@ -53,7 +53,9 @@ def export(model_dir: Path, target: Path) -> Path:
     """
     import torch
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     # Eager attention traces to plain MatMul/Softmax, which ONNX Runtime fuses itself.
     bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
