@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,18 +76,24 @@ class LocalEmbeddings(Embeddings):
             self._model = SentenceTransformer(str(self.model_dir), device="cpu")
         self.backend = "onnx" if self._onnx is not None else "torch"
 
-    def _batches(self, texts: list[str]) -> list[list[int]]:
+    def _onnx_passes(
+        self, texts: list[str]
+    ) -> Iterator[tuple[list[int], np.ndarray, np.ndarray, list[list[tuple[int, int]]]]]:
+        """Length-sorted batches through the ONNX graph: indices, token vectors, mask, offsets."""
+        assert self._onnx is not None
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            with self._lock:
+                hidden, mask, offsets = self._onnx.run([texts[i] for i in batch])
+            yield batch, hidden, mask, offsets
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
         if self._onnx is not None:
             out = np.empty((len(texts), self.dimension), dtype=np.float32)
-            for batch in self._batches(texts):
-                with self._lock:
-                    hidden, mask, _offsets = self._onnx.run([texts[i] for i in batch])
+            for batch, hidden, mask, _offsets in self._onnx_passes(texts):
                 out[batch] = mean_pool(hidden, mask)
             return out.tolist()  # type: ignore[no-any-return]
         with self._lock:
@@ -130,9 +137,7 @@ class LocalEmbeddings(Embeddings):
             return self._torch_with_sentences(texts, spans)
         chunk_vectors: list[list[float]] = [[] for _ in texts]
         sentence_vectors: list[np.ndarray] = [np.zeros(0) for _ in texts]
-        for batch in self._batches(texts):
-            with self._lock:
-                hidden, mask, offsets = self._onnx.run([texts[i] for i in batch])
+        for batch, hidden, mask, offsets in self._onnx_passes(texts):
             pooled = mean_pool(hidden, mask)
             for row, i in enumerate(batch):
                 chunk_vectors[i] = pooled[row].tolist()
