@@ -16,7 +16,7 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e .
-	$(BIN)/python -m index.onnx_model >/dev/null  # export the embedding model to ONNX once
+	$(BIN)/python -m index.model >/dev/null  # export the embedding model to ONNX once
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
@@ -50,6 +50,7 @@ lint: install-dev
 	$(BIN)/mypy
 
 bench: install-dev
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/reindex.py
 
 clean:

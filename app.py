@@ -3,18 +3,20 @@
 Thin: widgets and session state; the library does the work.
 
 All document and model text reaches the page either as plain text (``st.text``, dataframes), as
-Markdown escaped by ``qa.render.md_text``, or as HTML built by the escaping helpers of
-``qa.render``; never as raw HTML.
+Markdown escaped by ``frontends.render.md_text``, or as HTML built by the escaping helpers of
+``frontends.render``; never as raw HTML.
 """
 
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 
-from qa.errors import QAError
-from qa.render import (
+from core.errors import QAError
+from core.progress import Progress
+from core.settings import Settings
+from core.types import Answer, Citation, SourceRow
+from frontends.render import (
+    Turn,
     answer_html,
     citation_label,
     conversation_markdown,
@@ -23,15 +25,13 @@ from qa.render import (
     index_summary,
     md_text,
     passage_html,
-    progress_text,
-    quote_status,
     scroll_script,
     settings_summary,
     source_table,
     source_view_html,
 )
 from qa.service import QAService
-from qa.settings import Settings
+from qa.verify import is_exact
 
 st.set_page_config(page_title="Cited Q&A", page_icon="📚", layout="wide")
 
@@ -39,29 +39,32 @@ UPLOAD_TYPES = ["txt", "md", "html", "htm", "pdf", "docx"]
 
 
 @st.cache_resource(show_spinner="Loading the model and the index…")
-def get_service(settings_json: str) -> QAService:
-    """One service (model + Chroma client) per distinct settings, shared by all sessions."""
-    return QAService(Settings.model_validate_json(settings_json))
+def get_service(key: str, _settings: Settings) -> QAService:
+    """One service (model + Chroma client) per distinct settings (``key``), shared by sessions.
+
+    The settings object itself is not hashed (leading underscore): its key stands for it, and
+    that key covers the API key without holding it.
+    """
+    return QAService(_settings)
 
 
 def run_index(service: QAService) -> bool:
     """Re-index with a progress bar; keep a summary of what changed for the next run."""
     bar = st.progress(0.0, text="Indexing…")
 
-    def update(p: object) -> None:
-        frac, text = progress_text(p)
-        bar.progress(frac, text=text)
+    def update(p: Progress) -> None:
+        bar.progress(p.fraction, text=p.describe())
 
     try:
         report = service.index(progress=update)
     except QAError as exc:
         bar.empty()
         st.session_state.index_summary = None
-        st.session_state.index_errors = [{"source": "index", "error": str(exc)}]
+        st.session_state.index_errors = [f"index: {exc}"]
         return False
     bar.empty()
     st.session_state.index_summary = index_summary(report)
-    st.session_state.index_errors = report.errors
+    st.session_state.index_errors = [f"{e.source}: {e.error}" for e in report.errors]
     return True
 
 
@@ -79,7 +82,7 @@ def upload_and_index(service: QAService, uploads: list, replace: bool) -> None:
     st.session_state.uploader_n = st.session_state.get("uploader_n", 0) + 1  # empties the widget
 
 
-def sidebar(service: QAService, rows: list[dict]) -> None:
+def sidebar(service: QAService, rows: list[SourceRow]) -> None:
     """Upload, remove, re-index, last index summary and settings."""
     with st.sidebar:
         st.header("Sources")
@@ -88,7 +91,7 @@ def sidebar(service: QAService, rows: list[dict]) -> None:
         if summary := st.session_state.get("index_summary"):
             st.success(summary)
         for err in st.session_state.get("index_errors", []):
-            st.warning(md_text(f"{err['source']}: {err['error']}"))
+            st.warning(md_text(err))
 
         uploads = st.file_uploader(
             "Add documents (several at once)",
@@ -106,7 +109,7 @@ def sidebar(service: QAService, rows: list[dict]) -> None:
             run_index(service)
             st.rerun()
 
-        names = [r["source"] for r in rows if not str(r.get("status", "")).startswith("removed")]
+        names = [r.source for r in rows if not r.status.startswith("removed")]
         if names:
             victim = st.selectbox("Remove a source", ["—", *names])
             if victim != "—" and st.button(f"Remove {victim}", width="stretch", disabled=busy):
@@ -125,10 +128,10 @@ def sidebar(service: QAService, rows: list[dict]) -> None:
         st.caption("Set them as `QA_*` environment variables (see README) and restart.")
 
 
-def sources_view(service: QAService, rows: list[dict]) -> None:
+def sources_view(service: QAService, rows: list[SourceRow]) -> None:
     """Every source with title, type, size, chunks, indexed at, status and error."""
-    chunks = sum(int(r.get("chunks") or 0) for r in rows)
-    failed = sum(1 for r in rows if r.get("status") == "failed")
+    chunks = sum(r.chunks or 0 for r in rows)
+    failed = sum(1 for r in rows if r.status == "failed")
     label = f"Sources: {len(rows)} files · {chunks} chunks"
     if failed:
         label += f" · {failed} failed"
@@ -142,17 +145,17 @@ def sources_view(service: QAService, rows: list[dict]) -> None:
             )
 
 
-def show_citation(service: QAService, cit: dict, key: str) -> None:
+def show_citation(service: QAService, cit: Citation, key: str) -> None:
     """One citation: its source and page, a verified/stale badge, the passage, the whole source."""
     with st.expander(citation_label(cit)):
         try:
-            src = service.show(cit["source"])
+            src = service.show(cit.source)
         except QAError as exc:
             st.error(md_text(str(exc)))
             return
-        page = f" · page {cit['page']}" if cit.get("page") else ""
-        st.caption(md_text(f"{cit['source']}{page} · characters {cit['start']}–{cit['end']}"))
-        if quote_status(src.text, cit) == "verified":
+        page = f" · page {cit.page}" if cit.page else ""
+        st.caption(md_text(f"{cit.source}{page} · characters {cit.start}–{cit.end}"))
+        if is_exact(src.text, cit):
             st.badge("Verified against the current file", icon=":material/check:", color="green")
         else:
             st.badge(
@@ -160,37 +163,37 @@ def show_citation(service: QAService, cit: dict, key: str) -> None:
                 icon=":material/warning:",
                 color="orange",
             )
-            st.text(f"Quoted then: {cit['quote']}")
+            st.text(f"Quoted then: {cit.quote}")
             return
-        st.html(passage_html(src.text, cit["start"], cit["end"]))
+        st.html(passage_html(src.text, cit.start, cit.end))
         if st.toggle("Show whole source", key=f"{key}-whole"):
             dom_id = element_id(key, "quote")
-            st.html(source_view_html(src.text, cit["start"], cit["end"], dom_id))
+            st.html(source_view_html(src.text, cit.start, cit.end, dom_id))
             st.html(scroll_script(dom_id), unsafe_allow_javascript=True)
 
 
-def show_disagreement(answer: dict) -> None:
+def show_disagreement(answer: Answer) -> None:
     """Show sources that give different accounts, side by side, each with its citation."""
     for topic, cits in disagreement_groups(answer):
         st.markdown(f"**Sources disagree:** {md_text(topic)}")
         for col, cit in zip(st.columns(len(cits)), cits, strict=True):
             with col, st.container(border=True):
                 st.caption(citation_label(cit))
-                st.html(passage_html(cit["quote"], 0, len(cit["quote"]), context=0))
+                st.html(passage_html(cit.quote, 0, len(cit.quote), context=0))
 
 
-def render_answer(service: QAService, answer: dict, key: str) -> None:
+def render_answer(service: QAService, answer: Answer, key: str) -> None:
     """Show an answer with markers [n]; each citation opens its passage, quote marked."""
-    if answer.get("refused"):
-        st.warning(md_text(answer["answer"]))
+    if answer.refused:
+        st.warning(md_text(answer.answer))
     else:
-        st.html(answer_html(answer["answer"]))
-    for warning in answer.get("warnings", []):
+        st.html(answer_html(answer.answer))
+    for warning in answer.warnings:
         st.caption(f"⚠ {md_text(warning)}")
     show_disagreement(answer)
-    groups = [("Citations", answer.get("citations", []))]
-    if answer.get("refused") and answer.get("related"):
-        groups = [("Related passages (not an answer)", answer["related"])]
+    groups = [("Citations", answer.citations)]
+    if answer.refused and answer.related:
+        groups = [("Related passages (not an answer)", answer.related)]
     for title, cits in groups:
         if cits:
             st.markdown(f"**{title}**")
@@ -204,7 +207,7 @@ def new_conversation() -> None:
     st.session_state.conversation = st.session_state.get("conversation", 0) + 1
 
 
-def ask_streaming(service: QAService, question: str, history: list[str]) -> dict:
+def ask_streaming(service: QAService, question: str, history: list[str]) -> Answer:
     """Ask; an LLM draft shows as escaped, unverified text until the verified answer replaces it."""
     draft_box = st.empty()
     draft = ""
@@ -218,16 +221,16 @@ def ask_streaming(service: QAService, question: str, history: list[str]) -> dict
         else:
             final = part
     draft_box.empty()
-    if final is None:  # pragma: no cover - stream_answer always ends with an Answer
+    if final is None:  # pragma: no cover - every answerer's stream ends with an Answer
         raise QAError("The answerer returned nothing.")
-    return final.to_json_dict()
+    return final
 
 
 def main() -> None:
     """Page body."""
     settings = Settings()
     try:
-        service = get_service(settings.model_dump_json())
+        service = get_service(settings.cache_key(), settings)
         if service.needs_index():
             run_index(service)
         rows = service.list_sources()
@@ -240,7 +243,7 @@ def main() -> None:
     st.caption("Every answer is made of verbatim quotes, each checked against its source.")
     sources_view(service, rows)
 
-    messages: list[dict] = st.session_state.setdefault("messages", [])
+    messages: list[Turn] = st.session_state.setdefault("messages", [])
     conv = st.session_state.get("conversation", 0)
     cols = st.columns([2, 2, 8])
     cols[0].button("New conversation", on_click=new_conversation, disabled=not messages)
@@ -253,29 +256,28 @@ def main() -> None:
             on_click="ignore",
         )
     for i, msg in enumerate(messages):
-        with st.chat_message(msg["role"]):
-            if msg["role"] == "user":
-                st.text(msg["content"])
+        with st.chat_message(msg.role):
+            if msg.answer is not None:
+                render_answer(service, msg.answer, key=f"c{conv}-m{i}")
+            elif msg.error is not None:
+                st.warning(md_text(msg.error))
             else:
-                render_answer(service, msg["answer"], key=f"c{conv}-m{i}")
+                st.text(msg.content)
 
     if question := st.chat_input("Ask a question (follow-ups use the conversation so far)"):
-        history = [m["content"] for m in messages if m["role"] == "user"]
-        messages.append({"role": "user", "content": question})
+        history = [m.content for m in messages if m.role == "user"]
+        messages.append(Turn("user", question))
         with st.chat_message("user"):
             st.text(question)
-        with st.chat_message("assistant"):
-            with st.spinner("Searching the sources and checking every quote…", show_time=True):
-                try:
-                    answer = ask_streaming(service, question, history)
-                except QAError as exc:
-                    answer = {
-                        "question": question,
-                        "answer": str(exc),
-                        "refused": True,
-                        "citations": [],
-                    }
-            messages.append({"role": "assistant", "content": json.dumps(answer), "answer": answer})
+        with (
+            st.chat_message("assistant"),
+            st.spinner("Searching the sources and checking every quote…", show_time=True),
+        ):
+            try:
+                answer = ask_streaming(service, question, history)
+                messages.append(Turn("assistant", answer.answer, answer=answer))
+            except QAError as exc:
+                messages.append(Turn("assistant", str(exc), error=str(exc)))
         st.rerun()  # draw the whole conversation, with New conversation and Export enabled
 
 

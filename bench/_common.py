@@ -188,9 +188,9 @@ def build_store(
     vector (Gaussian noise of ``sigma`` per dimension, renormalised). Sentence vectors: see
     :func:`synthetic_sentence_blobs`.
     """
+    from core.types import Chunk
     from index import sentence_vectors
     from index.store import Store, make_client
-    from qa.domain import Chunk
 
     t0 = time.perf_counter()
     chunks: list = []

@@ -67,7 +67,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from index.onnx_model import MAX_SEQ_LENGTH, OnnxEncoder, export, mean_pool  # noqa: E402
+from index.model import MAX_SEQ_LENGTH, OnnxEncoder, export, mean_pool  # noqa: E402
 
 FP32_FILE = "model.onnx"
 # Quantised variants: file and extra ``quantize_dynamic`` arguments (weights are always QInt8).
@@ -96,7 +96,7 @@ def export_models(model_dir: Path, work: Path) -> dict[str, float]:
     timings: dict[str, float] = {}
     if not fp32.exists():
         t0 = time.perf_counter()
-        export(model_dir, fp32)  # the project's own export (index.onnx_model)
+        export(model_dir, fp32)  # the project's own export (index.model)
         timings["export"] = time.perf_counter() - t0
     for name, (file, options) in QUANTISED.items():
         if (work / file).exists():
@@ -160,7 +160,7 @@ class TorchBackend(Backend):
 
 
 class OnnxBackend(Backend):
-    """The project's ONNX encoder (``index.onnx_model``) on a given model file and thread count."""
+    """The project's ONNX encoder (``index.model``) on a given model file and thread count."""
 
     def __init__(self, name: str, model_path: Path, model_dir: Path, threads: int) -> None:
         self.name = name
@@ -199,10 +199,9 @@ class Corpus:
 
 def load_corpus(store_dir: Path) -> Corpus:
     """Read every chunk from Chroma and the BM25 cache, checking they are of one generation."""
-    from index.indexer import lexical_dir
-    from index.lexical import LexicalIndex
+    from evals.retrieval import doc_id_of
+    from index.lexical import LexicalIndex, lexical_dir
     from index.store import CHUNKS, META, generation_of, make_client
-    from qa.eval_retrieval import doc_id_of
 
     client = make_client(store_dir)
     collection = client.get_collection(CHUNKS)
@@ -320,7 +319,7 @@ def evaluate(
     bm25: list[list[tuple[int, float]]],
 ) -> dict[str, float]:
     """Mean nDCG@10 of dense and hybrid retrieval for one vector set."""
-    from qa.eval_retrieval import ndcg_at_k
+    from evals.retrieval import ndcg_at_k
 
     scores = query_vectors @ chunk_vectors.T  # exact cosine: the vectors are normalised
     dense = hybrid = 0.0
@@ -421,7 +420,7 @@ def score_backends(
     work: Path,
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """nDCG@10 per backend (dense, hybrid, and BM25 alone), and mean chunk cosine to torch."""
-    from qa.eval_retrieval import ndcg_at_k
+    from evals.retrieval import ndcg_at_k
 
     position = {chunk_id: i for i, chunk_id in enumerate(corpus.ids)}
     bm25 = [[(position[c], s) for c, s in corpus.lexical.search(q, CHUNK_DEPTH)] for q in queries]
@@ -477,8 +476,8 @@ def main() -> int:
         print(json.dumps(export_models(args.model_dir, args.work)))
         return 0
 
-    from index.embeddings import packaged_model_dir
-    from qa.eval_retrieval import load_beir
+    from evals.retrieval import load_beir
+    from index.model import packaged_model_dir
 
     started = time.perf_counter()
     thread_counts = [int(t) for t in args.threads.split(",")]

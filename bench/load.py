@@ -41,7 +41,7 @@ import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 from qa.service import QAService
-from qa.settings import Settings
+from core.settings import Settings
 svc = QAService(Settings(sources=Path(sys.argv[1]), store=Path(sys.argv[2]), lock_timeout=60))
 svc.embeddings.embed_query("warm up")
 t1 = time.perf_counter()
@@ -122,8 +122,8 @@ def main() -> int:
     parser.add_argument("--edit-files", type=int, default=10, help="files the re-index sees edited")
     args = parser.parse_args()
 
+    from core.settings import Settings
     from qa.service import QAService
-    from qa.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="qa-bench-load-") as tmp:
         root = Path(tmp)

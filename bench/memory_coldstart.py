@@ -32,7 +32,7 @@ t_start = float(sys.argv[-1])
 t0 = time.time()
 from index.embeddings import LocalEmbeddings
 from qa.service import QAService
-from qa.settings import Settings
+from core.settings import Settings
 t1 = time.time()
 svc = QAService(Settings(sources=sys.argv[1], store=sys.argv[2]))
 svc.embeddings.embed_query("warm up")

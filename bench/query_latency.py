@@ -77,8 +77,8 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
+    from core.settings import Settings
     from index.embeddings import LocalEmbeddings, embedding_name
-    from qa.settings import Settings
 
     questions = queries(args.queries + 3)
     warm, timed = questions[:3], questions[3:]

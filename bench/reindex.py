@@ -42,9 +42,9 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     args = parser.parse_args()
 
+    from core.settings import Settings
     from index.embeddings import LocalEmbeddings
     from qa.service import QAService
-    from qa.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         sources, store = Path(tmp) / "sources", Path(tmp) / "store"

@@ -11,27 +11,15 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from dataclasses import dataclass
 
-from index.loaders import SourceText
+from core.settings import ChunkingSettings
+from core.types import Chunk, SourceText, text_hash
 from index.text import Span, split_sentences
-from qa.domain import Chunk, text_hash
 
 
-@dataclass(frozen=True)
-class ChunkingConfig:
-    """Sizes in characters; ~1,000 characters is about 200 MiniLM word pieces."""
-
-    min_chars: int = 350
-    target_chars: int = 700
-    max_chars: int = 1100
-    # About one sentence in `cut_every` closes a chunk once it holds `min_chars`.
-    cut_every: int = 4
-
-
-def chunk_source(src: SourceText, config: ChunkingConfig | None = None) -> list[Chunk]:
+def chunk_source(src: SourceText, config: ChunkingSettings | None = None) -> list[Chunk]:
     """Cut a source's text into chunks that keep their character offsets."""
-    cfg = config or ChunkingConfig()
+    cfg = config or ChunkingSettings()
     spans: list[tuple[int, int]] = []
     cur_start: int | None = None
     cur_end = 0
@@ -71,7 +59,7 @@ def chunk_source(src: SourceText, config: ChunkingConfig | None = None) -> list[
     return chunks
 
 
-def _boundary_after(sent: Span, length: int, cfg: ChunkingConfig) -> bool:
+def _boundary_after(sent: Span, length: int, cfg: ChunkingSettings) -> bool:
     if length < cfg.min_chars:
         return False
     cut = zlib.crc32(sent.text.encode())

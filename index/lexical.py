@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.store import Store
 from index.text import tokenize
 
 
@@ -98,3 +100,25 @@ class LexicalIndex:
             return cls(ids, model, str(meta["generation"]))
         except (OSError, ValueError, KeyError):
             return None
+
+
+def lexical_dir(store_dir: Path) -> Path:
+    """Where the lexical cache of a store lives."""
+    return store_dir / "lexical"
+
+
+def refresh_lexical(store: Store, store_dir: Path, generation: str) -> LexicalIndex:
+    """Return the lexical index for ``generation``: the disk cache, or rebuilt from the store.
+
+    The indexer calls it at the end of a run; readers call it when the generation moved (another
+    process re-indexed), so both see the same index.
+    """
+    folder = lexical_dir(store_dir)
+    cached = LexicalIndex.load(folder)
+    if cached is not None and cached.generation == generation:
+        return cached
+    built = LexicalIndex.build(((c.id, c.text) for c in store.iter_chunks()), generation)
+    # A read-only store still answers; the index is then rebuilt in memory next time.
+    with contextlib.suppress(OSError):
+        built.save(folder)
+    return built

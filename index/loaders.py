@@ -13,38 +13,14 @@ import logging
 import os
 import re
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.errors import SourceError
+from core.errors import SourceError
+from core.types import SourceText
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".text"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
-
-
-@dataclass(slots=True)
-class SourceText:
-    """The extracted text of one source, with page ranges for paged formats."""
-
-    source: str
-    text: str
-    kind: str
-    title: str = ""
-    encoding: str = "utf-8"
-    pages: list[tuple[int, int]] = field(default_factory=list)
-
-    def page_at(self, offset: int) -> int | None:
-        """1-based page holding ``offset``, or None for formats without pages.
-
-        An offset in the blank line between two pages belongs to the page that follows it.
-        """
-        if not self.pages:
-            return None
-        for number, (_start, end) in enumerate(self.pages, 1):
-            if offset < end:
-                return number
-        return len(self.pages)
 
 
 def relative_name(path: Path, root: Path) -> str:

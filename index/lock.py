@@ -12,7 +12,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from qa.errors import IndexBusyError
+from core.errors import IndexBusyError
+
+
+def lock_path(store_dir: Path) -> Path:
+    """Return the indexing lock file of a store."""
+    return store_dir / "index.lock"
 
 
 class IndexLock:

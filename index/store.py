@@ -13,9 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from index.loaders import SourceText
-from qa.domain import Chunk
-from qa.errors import ConfigError, StoreError
+from core.errors import ConfigError, StoreError
+from core.types import Chunk, SourceRecord, SourceText
 
 CHUNKS = "qa_chunks"
 SOURCES = "qa_sources"
@@ -67,8 +66,9 @@ def forget_client(store_dir: Path) -> None:
 class Store:
     """Chunks, source records and the index generation in one Chroma database."""
 
-    def __init__(self, client: Any, model: str, dimension: int) -> None:
+    def __init__(self, client: Any, model: str, dimension: int, batch: int = _BATCH) -> None:
         self.client = client
+        self.batch = batch
         self.model = model
         self.dimension = dimension
         self.chunks = client.get_or_create_collection(
@@ -120,33 +120,33 @@ class Store:
     def get_embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Return stored vectors by id, so unchanged text is never embedded twice."""
         out: dict[str, list[float]] = {}
-        for i in range(0, len(ids), _BATCH):
-            got = self.chunks.get(ids=list(ids[i : i + _BATCH]), include=["embeddings"])
+        for i in range(0, len(ids), self.batch):
+            got = self.chunks.get(ids=list(ids[i : i + self.batch]), include=["embeddings"])
             for chunk_id, vec in zip(got["ids"], got["embeddings"], strict=True):
                 out[chunk_id] = [float(x) for x in vec]
         return out
 
     def add_chunks(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
         """Insert or replace chunks with their vectors."""
-        for i in range(0, len(chunks), _BATCH):
-            part = chunks[i : i + _BATCH]
+        for i in range(0, len(chunks), self.batch):
+            part = chunks[i : i + self.batch]
             self.chunks.upsert(
                 ids=[c.id for c in part],
-                embeddings=[list(v) for v in vectors[i : i + _BATCH]],
+                embeddings=[list(v) for v in vectors[i : i + self.batch]],
                 documents=[c.text for c in part],
                 metadatas=[c.metadata() for c in part],
             )
 
     def update_chunk_metadata(self, chunks: Sequence[Chunk]) -> None:
         """Store new offsets for chunks whose text did not change (no re-embedding)."""
-        for i in range(0, len(chunks), _BATCH):
-            part = chunks[i : i + _BATCH]
+        for i in range(0, len(chunks), self.batch):
+            part = chunks[i : i + self.batch]
             self.chunks.update(ids=[c.id for c in part], metadatas=[c.metadata() for c in part])
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
         """Remove chunks by id."""
-        for i in range(0, len(ids), _BATCH):
-            self.chunks.delete(ids=list(ids[i : i + _BATCH]))
+        for i in range(0, len(ids), self.batch):
+            self.chunks.delete(ids=list(ids[i : i + self.batch]))
 
     def query_ids(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
         """Nearest chunk ids with cosine similarity, without fetching texts or metadata."""
@@ -182,8 +182,8 @@ class Store:
     def put_sentence_vectors(self, blobs: dict[str, str], model: str, fmt: str) -> None:
         """Store packed sentence vectors by chunk id (see ``index.sentence_vectors``)."""
         ids = sorted(blobs)
-        for i in range(0, len(ids), _BATCH):
-            part = ids[i : i + _BATCH]
+        for i in range(0, len(ids), self.batch):
+            part = ids[i : i + self.batch]
             self.sentences.upsert(
                 ids=part,
                 # Chroma wants a vector per record; a distinct 1-d one keeps its index sane.
@@ -194,8 +194,8 @@ class Store:
     def get_sentence_vectors(self, ids: Sequence[str], model: str, fmt: str) -> dict[str, str]:
         """Packed sentence vectors by chunk id, for the ids that have them in ``fmt``."""
         out: dict[str, str] = {}
-        for i in range(0, len(ids), _BATCH):
-            got = self.sentences.get(ids=list(ids[i : i + _BATCH]), include=["metadatas"])
+        for i in range(0, len(ids), self.batch):
+            got = self.sentences.get(ids=list(ids[i : i + self.batch]), include=["metadatas"])
             for chunk_id, meta in zip(got["ids"], got["metadatas"], strict=True):
                 if meta and meta.get("model") == model and meta.get("format") == fmt:
                     out[chunk_id] = str(meta["v"])
@@ -203,35 +203,36 @@ class Store:
 
     def delete_sentence_vectors(self, ids: Sequence[str]) -> None:
         """Remove sentence-vector records by chunk id."""
-        for i in range(0, len(ids), _BATCH):
-            self.sentences.delete(ids=list(ids[i : i + _BATCH]))
+        for i in range(0, len(ids), self.batch):
+            self.sentences.delete(ids=list(ids[i : i + self.batch]))
 
     def sentence_vector_ids(self) -> set[str]:
         """Ids of every sentence-vector record (to drop those whose chunk is gone)."""
         return {i for ids, _d, _m in self._pages(self.sentences, []) for i in ids}
 
     # sources ----------------------------------------------------------------------------------
-    def source_records(self) -> dict[str, dict[str, Any]]:
+    def source_records(self) -> dict[str, SourceRecord]:
         """Per-source records (hash, size, chunks, status, error, ...) by source name."""
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, SourceRecord] = {}
         for _ids, _docs, metas in self._pages(self.sources, ["metadatas"]):
             for meta in metas:
-                out[str(meta["source"])] = dict(meta)
+                record = SourceRecord.model_validate(meta)
+                out[record.source] = record
         return out
 
-    def put_source(self, record: dict[str, Any]) -> None:
+    def put_source(self, record: SourceRecord) -> None:
         """Write a source record; written last, so a crash before it means 'redo this file'."""
         self.put_sources([record])
 
     def put_sources(
-        self, records: Sequence[dict[str, Any]], texts: Sequence[SourceText] | None = None
+        self, records: Sequence[SourceRecord], texts: Sequence[SourceText] | None = None
     ) -> None:
         """Write several source records in one call, with their extracted texts if given."""
-        for i in range(0, len(records), _BATCH):
-            part = [{k: v for k, v in r.items() if v is not None} for r in records[i : i + _BATCH]]
+        for i in range(0, len(records), self.batch):
+            part: list[dict[str, Any]] = [r.metadata() for r in records[i : i + self.batch]]
             docs = None
             if texts is not None:
-                sent = texts[i : i + _BATCH]
+                sent = texts[i : i + self.batch]
                 docs = [t.text for t in sent]
                 for record, text in zip(part, sent, strict=True):
                     if text.pages:
@@ -306,13 +307,12 @@ class Store:
         """Seconds on the Chroma server's clock (its heartbeat), so clients' clocks may differ."""
         return float(self.client.heartbeat()) / 1e9
 
-    @staticmethod
     def _pages(
-        collection: Any, include: list[str]
+        self, collection: Any, include: list[str]
     ) -> Iterator[tuple[list[str], list[Any], list[Any]]]:
         offset = 0
         while True:
-            got = collection.get(limit=_BATCH, offset=offset, include=include)
+            got = collection.get(limit=self.batch, offset=offset, include=include)
             ids = got["ids"]
             if not ids:
                 return

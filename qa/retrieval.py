@@ -1,4 +1,4 @@
-"""Dense (Chroma), lexical (BM25) and hybrid retrieval; LangChain ``BaseRetriever`` at the edge."""
+"""Dense (Chroma), lexical (BM25) and hybrid retrieval over the index."""
 
 from __future__ import annotations
 
@@ -7,24 +7,18 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
+from core.settings import RetrievalSettings, RetrieverMode
+from core.types import Chunk, ScoredChunk
 from index import sentence_vectors
-from index.indexer import refresh_lexical
-from index.lexical import LexicalIndex
+from index.lexical import LexicalIndex, refresh_lexical
 from index.store import Store
-from qa.domain import Chunk, ScoredChunk
 
-Mode = Literal["dense", "bm25", "hybrid"]
+Mode = RetrieverMode
 MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
-Fusion = Literal["score", "rrf"]
 
 
 class SearchEngine:
@@ -33,8 +27,7 @@ class SearchEngine:
     Hybrid search fuses the dense and BM25 rankings. The default, ``fusion="score"``, is a
     weighted sum of min-max normalised scores over the top ``fetch_k`` of each ranking (a chunk
     missing from one ranking gets 0 from that side); ``fusion="rrf"`` is weighted reciprocal
-    rank fusion. The defaults (equal weights, scale set by the top 200 of each side) were
-    chosen with ``qa eval retrieval`` on Cranfield; on it they beat plain RRF, BM25 and dense.
+    rank fusion. The knobs are ``core.settings.RetrievalSettings``.
     """
 
     def __init__(
@@ -42,21 +35,17 @@ class SearchEngine:
         store: Store,
         embeddings: Embeddings,
         store_dir: Path,
-        *,
-        fusion: Fusion = "score",
-        dense_weight: float = 0.5,
-        lexical_weight: float = 0.5,
-        rrf_k: int = 60,
-        fetch_k: int = 200,
+        config: RetrievalSettings | None = None,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.store_dir = store_dir
-        self.fusion: Fusion = fusion
-        self.rrf_k = rrf_k
-        self.dense_weight = dense_weight
-        self.lexical_weight = lexical_weight
-        self.fetch_k = fetch_k
+        cfg = config or RetrievalSettings()
+        self.fusion = cfg.fusion
+        self.rrf_k = cfg.rrf_k
+        self.dense_weight = cfg.dense_weight
+        self.lexical_weight = cfg.lexical_weight
+        self.fetch_k = cfg.fetch_k
         self._lexical: LexicalIndex | None = None
         self._lock = threading.Lock()
         self._pinned = threading.local()
@@ -200,24 +189,3 @@ def _minmax(ranking: Sequence[tuple[object, float]], depth: int) -> list[float]:
 def _rrf(ranking: Sequence[tuple[object, float]], rrf_k: int) -> list[float]:
     """Reciprocal-rank contributions ``1 / (rrf_k + rank)`` with 1-based ranks."""
     return [1.0 / (rrf_k + r + 1) for r in range(len(ranking))]
-
-
-def to_document(hit: ScoredChunk) -> Document:
-    """Convert a retrieved chunk to a LangChain ``Document`` with flat metadata (the edge)."""
-    meta = {**hit.chunk.metadata(), "chunk_id": hit.chunk.id, "score": hit.score, "rank": hit.rank}
-    return Document(page_content=hit.chunk.text, metadata=meta, id=hit.chunk.id)
-
-
-class PassageRetriever(BaseRetriever):
-    """LangChain retriever over the index, so it plugs into LangChain chains."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    engine: SearchEngine
-    k: int = 6
-    mode: Mode = "hybrid"
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        return [to_document(h) for h in self.engine.search(query, self.k, self.mode)]

@@ -1,4 +1,8 @@
-"""One object the CLI and the app share: settings in, answers and index reports out."""
+"""Wiring the service: settings in, answers, index reports and source rows out.
+
+The one object the CLI, the app and the evaluations share. It opens the model and the store
+lazily, and dispatches every question through the ``Answerer`` protocol.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,21 @@ import threading
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from index.indexer import ProgressCallback, index_sources, lock_path, sources_origin
-from index.loaders import SourceText, discover, relative_name
-from index.lock import IndexLease, IndexLock
+from core.errors import ConfigError, EmptyIndexError, SourceError
+from core.progress import ProgressCallback
+from core.settings import Settings
+from core.types import Answer, IndexReport, SourceRow, SourceText
+from index.embeddings import embedding_name
+from index.indexer import index_sources, sources_origin
+from index.loaders import discover, relative_name
+from index.lock import IndexLease, IndexLock, lock_path
 from index.store import Store, forget_client, is_empty_generation, make_client
-from qa.answering import ExtractiveAnswerer
-from qa.domain import Answer, IndexReport
-from qa.errors import ConfigError, EmptyIndexError, QAError, SourceError
+from qa.answering.base import Answerer
+from qa.answering.extractive import ExtractiveAnswerer
 from qa.retrieval import SearchEngine
-from qa.settings import Settings
 from qa.sources import SourceReader, safe_upload_name
 
 
@@ -30,7 +36,7 @@ class QAService:
         self.settings = settings
         self.sources_dir = Path(settings.sources)
         self.store_dir = Path(settings.store)
-        self.max_bytes = int(settings.max_file_mb * 1_000_000)
+        self.max_bytes = settings.max_bytes
         self._embeddings = embeddings
         self._index_lock = threading.Lock()
         self._generation: str | None = None
@@ -52,11 +58,14 @@ class QAService:
     @cached_property
     def store(self) -> Store:
         """The Chroma store."""
-        from index.embeddings import embedding_name
-
         dimension = len(self.embeddings.embed_query("dimension probe"))
         client = make_client(self.store_dir, self.settings.chroma_url)
-        return Store(client, embedding_name(self.embeddings), dimension)
+        return Store(
+            client,
+            embedding_name(self.embeddings),
+            dimension,
+            batch=self.settings.indexing.store_batch,
+        )
 
     @cached_property
     def reader(self) -> SourceReader:
@@ -80,18 +89,24 @@ class QAService:
     @cached_property
     def engine(self) -> SearchEngine:
         """Dense, lexical and hybrid search."""
-        return SearchEngine(self.store, self.embeddings, self.store_dir)
+        return SearchEngine(self.store, self.embeddings, self.store_dir, self.settings.retrieval)
 
     @cached_property
-    def answerer(self) -> ExtractiveAnswerer | Any:
+    def answerer(self) -> Answerer:
         """The answerer chosen in settings (the LLM one falls back to the extractive one)."""
         extractive = ExtractiveAnswerer(
-            self.engine, self.reader, k=self.settings.top_k, mode=self.settings.retriever
+            self.engine,
+            self.reader,
+            k=self.settings.top_k,
+            mode=self.settings.retriever,
+            config=self.settings.answering,
         )
         if self.settings.answerer == "llm":
-            from qa.llm import LLMAnswerer, make_chat_model
+            # Imported here: the LLM client packages load only when an LLM is configured.
+            from qa.answering.llm.answerer import LLMAnswerer
+            from qa.answering.llm.provider import make_chat_model
 
-            return LLMAnswerer(make_chat_model(self.settings), extractive)
+            return LLMAnswerer(make_chat_model(self.settings.llm), extractive)
         return extractive
 
     # indexing --------------------------------------------------------------------------------
@@ -105,6 +120,8 @@ class QAService:
                 self.store_dir,
                 max_bytes=self.max_bytes,
                 lock_timeout=self.settings.lock_timeout,
+                chunking=self.settings.chunking,
+                batches=self.settings.indexing,
                 progress=progress,
                 shared=bool(self.settings.chroma_url),
             )
@@ -139,11 +156,10 @@ class QAService:
 
     def ask_stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
         """Like :meth:`ask`, yielding an LLM's draft text first, then the verified ``Answer``."""
-        if not callable(getattr(self.answerer, "stream", None)):
-            yield self.ask(question, history)
-            return
-        self._follow_other_writers(self.ask_checks(question))
-        yield from self.answerer.stream(question, history)  # type: ignore[union-attr]
+        generation = self.ask_checks(question)
+        self._follow_other_writers(generation)
+        with self.engine.snapshot(generation):
+            yield from self.answerer.stream(question, history)
 
     def ask_checks(self, question: str) -> str:
         """Raise the errors :meth:`ask` raises for an empty question or an empty index.
@@ -184,24 +200,25 @@ class QAService:
         """The exact extracted text that citations of ``source`` refer to."""
         return self.reader.read(source)
 
-    def list_sources(self) -> list[dict[str, Any]]:
+    def list_sources(self) -> list[SourceRow]:
         """Every file in the sources folder and every indexed source, with status."""
         records = self.store.source_records()
         files, refused = discover(self.sources_dir) if self.sources_dir.is_dir() else ([], [])
-        rows: dict[str, dict[str, Any]] = {}
+        rows: dict[str, SourceRow] = {}
         for path in files:
             rel = relative_name(path, self.sources_dir)
-            rows[rel] = {"source": rel, "size": path.stat().st_size, "status": "not indexed"}
+            rows[rel] = SourceRow(source=rel, size=path.stat().st_size, status="not indexed")
         for rel, error in refused:
-            rows[rel] = {"source": rel, "status": "failed", "error": error}
+            rows[rel] = SourceRow(source=rel, status="failed", error=error)
         origin = sources_origin(self.sources_dir) if self.settings.chroma_url else None
         for rel, rec in records.items():
-            merged = {**rows.get(rel, {"source": rel}), **rec}
-            merged.pop("page_spans", None)
-            if rel not in rows and rec.get("origin", origin) == origin:
-                merged["status"] = "removed (re-index to drop)"
-            rows[rel] = merged
-        return sorted(rows.values(), key=lambda r: r["source"])
+            stored = rec.model_dump(exclude_none=True)
+            row = rows.get(rel, SourceRow(source=rel, status=rec.status))
+            row = row.model_copy(update=stored)
+            if rel not in rows and (rec.origin or origin) == origin:
+                row = row.model_copy(update={"status": "removed (re-index to drop)"})
+            rows[rel] = row
+        return sorted(rows.values(), key=lambda r: r.source)
 
     def save_upload(
         self, client_name: str, data: bytes, *, replace: bool = True
@@ -241,6 +258,3 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.upload")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-__all__ = ["QAError", "QAService"]

@@ -8,8 +8,9 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
-from index.loaders import SUPPORTED_SUFFIXES, SourceText, load_source
-from qa.errors import ConfigError, SourceError
+from core.errors import ConfigError, SourceError
+from core.types import SourceText
+from index.loaders import SUPPORTED_SUFFIXES, load_source
 
 
 class SourceReader:

@@ -19,13 +19,12 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from index.indexer import lexical_dir
-from index.lexical import LexicalIndex
+from core.errors import IndexBusyError
+from core.settings import Settings
+from core.types import Answer
+from index.lexical import LexicalIndex, lexical_dir
 from index.lock import IndexLease
-from qa.domain import Answer
-from qa.errors import IndexBusyError
 from qa.service import QAService
-from qa.settings import Settings
 from tests.conftest import SEEDS
 
 pytestmark = pytest.mark.integration
@@ -119,8 +118,8 @@ def test_second_instance_answers_from_the_server(
 ) -> None:
     writer = _service(shared_sources, tmp_path / "store-a", chroma_url)
     report = writer.index()
-    assert report.errors == [] and report.files["added"] == 2
-    n_chunks = report.store["chunks"]
+    assert report.errors == [] and report.files.added == 2
+    n_chunks = report.store.chunks
     assert n_chunks > 0
 
     store_b = tmp_path / "store-b"
@@ -158,7 +157,7 @@ def test_reindex_from_one_instance_is_seen_by_the_other(
 
     (shared_sources / "zephyr.txt").write_text(ZEPHYR + "\n", encoding="utf-8")
     report = writer.index()
-    assert report.files["added"] == 1 and report.files["unchanged"] == 2
+    assert report.files.added == 1 and report.files.unchanged == 2
     new_generation = writer.store.generation()
     assert new_generation != old_generation
 
@@ -189,7 +188,7 @@ def test_instances_on_one_server_index_one_at_a_time(
             second.index()
     assert not second.is_indexing()
     report = second.index()
-    assert report.files["added"] == 2
+    assert report.files.added == 2
     assert first.store.read_lease() is None  # released when the run ended
 
 
@@ -209,14 +208,14 @@ def test_an_instance_without_the_files_verifies_quotes_from_the_server(
         original = (shared_sources / cit.source).read_text(encoding="utf-8")
         assert original[cit.start : cit.end] == cit.quote
         assert reader.show(cit.source).text == original
-    rows = {r["source"]: r for r in reader.list_sources()}
+    rows = {r.source: r for r in reader.list_sources()}
     assert set(rows) == {p.name for p in shared_sources.iterdir()}
-    assert all(r["status"] == "ok" for r in rows.values())
+    assert all(r.status == "ok" for r in rows.values())
 
     # B indexes its own folder: A's sources are not B's to remove, and both are searchable.
     (elsewhere / "zephyr.txt").write_text(ZEPHYR + "\n", encoding="utf-8")
     report = reader.index()
-    assert report.files["added"] == 1 and report.files["removed"] == 0
+    assert report.files.added == 1 and report.files.removed == 0
     assert set(writer.store.source_records()) == {p.name for p in shared_sources.iterdir()} | {
         "zephyr.txt"
     }

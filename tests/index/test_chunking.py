@@ -1,8 +1,9 @@
 import itertools
 import random
 
-from index.chunking import ChunkingConfig, chunk_source
-from index.loaders import SourceText
+from core.settings import ChunkingSettings
+from core.types import SourceText
+from index.chunking import chunk_source
 
 
 def _document(seed: int, paragraphs: int = 40) -> str:
@@ -27,7 +28,7 @@ def test_chunks_hold_exact_text_and_cover_every_sentence() -> None:
     assert len(chunks) > 10
     for c in chunks:
         assert text[c.start : c.end] == c.text
-        assert len(c.text) <= ChunkingConfig().max_chars
+        assert len(c.text) <= ChunkingSettings().max_chars
     # Chunks are in order and do not overlap; only whitespace lies between them.
     for a, b in itertools.pairwise(chunks):
         assert a.end <= b.start and text[a.end : b.start].strip() == ""

@@ -20,16 +20,17 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
+from core.errors import IndexBusyError
+from core.settings import IndexingSettings, Settings
+from frontends.cli import commands as cli_commands
+from frontends.cli import main as cli
 from index import indexer
 from index.chunking import chunk_source
-from index.indexer import lexical_dir, lock_path, refresh_lexical
-from index.lexical import LexicalIndex
+from index.lexical import LexicalIndex, lexical_dir, refresh_lexical
 from index.loaders import load_source
-from index.lock import IndexLock
-from qa import cli
-from qa.errors import IndexBusyError
+from index.lock import IndexLock, lock_path
 from qa.service import QAService
-from qa.settings import Settings
+from tests.index.crash_store import CrashAfter
 
 ROOT = Path(__file__).resolve().parents[2]
 N_FILES = 40
@@ -40,11 +41,9 @@ GROUP_CHUNKS = 4
 INDEX_SCRIPT = f"""
 import json, os, sys, time
 from langchain_core import embeddings as lc
-import index.indexer
+from core.settings import Settings
 from qa.service import QAService
-from qa.settings import Settings
-
-index.indexer._GROUP_CHUNKS = {GROUP_CHUNKS}
+from tests.index.crash_store import CrashAfter
 
 class DeterministicFakeEmbedding(lc.DeterministicFakeEmbedding):  # same name: same store model
     def embed_documents(self, texts):
@@ -57,7 +56,13 @@ def progress(p):
         started.append(1)
         print("started", flush=True)
 
-service = QAService(Settings(), embeddings=DeterministicFakeEmbedding(size=32))
+service = QAService(
+    Settings(indexing={{"group_chunks": {GROUP_CHUNKS}}}),
+    embeddings=DeterministicFakeEmbedding(size=32),
+)
+crash_after = os.environ.get("QA_TEST_CRASH_AFTER", "").strip()
+if crash_after:  # SIGKILL this process after that many store writes
+    service.store = CrashAfter(service.store, int(crash_after))
 report = service.index(progress=progress)
 print(json.dumps(report.model_dump(mode="json")), flush=True)
 """
@@ -153,11 +158,11 @@ def _assert_converged(sources: Path, store: Path, tmp_path: Path) -> None:
     # Source records: exactly the files, all ok, with the right chunk counts.
     records = recovered.store.source_records()
     assert set(records) == {p.name for p in sources.iterdir()}
-    assert all(r["status"] == "ok" for r in records.values())
+    assert all(r.status == "ok" for r in records.values())
     per_source: dict[str, int] = {}
     for source, *_ in got.values():
         per_source[source] = per_source.get(source, 0) + 1
-    assert {s: r["chunks"] for s, r in records.items()} == per_source
+    assert {s: r.chunks for s, r in records.items()} == per_source
     # The lexical cache on disk is for exactly these chunks (the generation moved).
     generation = recovered.store.generation()
     assert generation == fresh_service.store.generation()
@@ -169,8 +174,8 @@ def _assert_converged(sources: Path, store: Path, tmp_path: Path) -> None:
     answer = recovered.ask("Which fishermen traded cod and herring with merchants of port 3?")
     assert answer.citations or answer.related
     again = recovered.index()
-    assert again.chunks == {"embedded": 0, "reused": 0, "deleted": 0}
-    assert again.files["added"] == again.files["changed"] == again.files["removed"] == 0
+    assert again.chunks.model_dump() == {"embedded": 0, "reused": 0, "deleted": 0}
+    assert again.files.added == again.files.changed == again.files.removed == 0
 
 
 def _assert_store_answers(sources: Path, store: Path) -> None:
@@ -185,14 +190,19 @@ def _assert_store_answers(sources: Path, store: Path) -> None:
 
 def _count_writes(sources: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     """Store writes of one index run, counted in-process on a copy of ``store``."""
-    monkeypatch.setattr(indexer, "_GROUP_CHUNKS", GROUP_CHUNKS)
     copy = store.with_name(store.name + "-count")
     if store.exists():
         shutil.copytree(store, copy)
     service = _service(sources, copy)
-    counting = indexer._CrashAfter(service.store, 10**9)
-    indexer.index_sources(sources, counting, service.embeddings, copy)  # type: ignore[arg-type]
-    return 10**9 - counting._left
+    counting = CrashAfter(service.store, 10**9)
+    indexer.index_sources(
+        sources,
+        counting,  # type: ignore[arg-type]
+        service.embeddings,
+        copy,
+        batches=IndexingSettings(group_chunks=GROUP_CHUNKS),
+    )
+    return 10**9 - counting.left
 
 
 # Deterministic crash points ---------------------------------------------------------------------
@@ -291,7 +301,7 @@ def test_second_indexer_gets_a_clear_busy_error_until_the_holder_dies(
         assert "already in progress" in message and str(holder.pid) in message
         assert "answers keep working" in message
         # `qa index` says the same on one line of stderr, with exit code 1 (not a traceback).
-        monkeypatch.setattr(cli, "_service", lambda args: service)
+        monkeypatch.setattr(cli_commands, "service_from", lambda args: service)
         assert cli.main(["index", "--json"]) == 1
         err = capsys.readouterr().err
         assert err.startswith("error: Indexing is already in progress") and str(holder.pid) in err
@@ -299,7 +309,7 @@ def test_second_indexer_gets_a_clear_busy_error_until_the_holder_dies(
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
         assert not service.is_indexing()
-        assert service.index().files["added"] == 3  # the kernel released the dead holder's lock
+        assert service.index().files.added == 3  # the kernel released the dead holder's lock
     finally:
         if holder.poll() is None:
             holder.kill()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.errors import ConfigError
 from index.embeddings import LocalEmbeddings
 from index.sentence_vectors import sentence_spans
-from qa.errors import ConfigError
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ConfigError, IndexBusyError
 from index.lock import IndexLock
-from qa.errors import ConfigError, IndexBusyError
 
 
 def _long_text(n: int = 30) -> str:
@@ -17,11 +17,11 @@ def _long_text(n: int = 30) -> str:
 def test_first_index_then_unchanged_embeds_nothing(sources_dir, fake_embeddings, make_service):
     service = make_service(sources_dir, fake_embeddings)
     first = service.index()
-    assert first.files["added"] == 2 and first.chunks["embedded"] > 0
-    assert first.store == {"sources": 2, "chunks": first.chunks["embedded"]}
+    assert first.files.added == 2 and first.chunks.embedded > 0
+    assert first.store.model_dump() == {"sources": 2, "chunks": first.chunks.embedded}
     again = service.index()
-    assert again.files["unchanged"] == 2
-    assert again.chunks == {"embedded": 0, "reused": 0, "deleted": 0}
+    assert again.files.unchanged == 2
+    assert again.chunks.model_dump() == {"embedded": 0, "reused": 0, "deleted": 0}
     assert again.store == first.store
 
 
@@ -36,12 +36,9 @@ def test_edit_reembeds_only_touched_chunks(tmp_path, fake_embeddings, make_servi
         text.replace("second sentence 15.", "second, edited sentence 15.")
     )
     edit = service.index()
-    assert edit.files["changed"] == 1
-    assert 1 <= edit.chunks["embedded"] <= 3
-    assert (
-        edit.store["chunks"]
-        == full.store["chunks"] - edit.chunks["deleted"] + edit.chunks["embedded"]
-    )
+    assert edit.files.changed == 1
+    assert 1 <= edit.chunks.embedded <= 3
+    assert edit.store.chunks == full.store.chunks - edit.chunks.deleted + edit.chunks.embedded
     # Offsets of every stored chunk still match the file.
     new_text = (src / "long.txt").read_text()
     for chunk in service.store.iter_chunks():
@@ -54,7 +51,7 @@ def test_removed_file_drops_its_chunks(sources_dir, fake_embeddings, make_servic
     victim = next(sources_dir.glob("004_*"))
     victim.unlink()
     report = service.index()
-    assert report.files["removed"] == 1 and report.chunks["deleted"] > 0
+    assert report.files.removed == 1 and report.chunks.deleted > 0
     assert {c.source for c in service.store.iter_chunks()} == {"000_9bb67ea3e936fa88.txt"}
 
 
@@ -66,21 +63,21 @@ def test_bad_files_are_reported_and_good_ones_indexed(sources_dir, fake_embeddin
     service = make_service(sources_dir, fake_embeddings)
     report = service.index()
     assert report.exit_code == 2
-    failed = {e["source"]: e["error"] for e in report.errors}
+    failed = {e.source: e.error for e in report.errors}
     assert set(failed) == {"empty.txt", "binary.txt", "broken.pdf", "table.xlsx"}
     assert "empty" in failed["empty.txt"] and "binary" in failed["binary.txt"]
     assert "unsupported" in failed["table.xlsx"]
-    assert report.files["added"] == 2 and report.files["failed"] == 4
+    assert report.files.added == 2 and report.files.failed == 4
 
 
 def test_a_file_that_turns_bad_keeps_its_indexed_chunks(sources_dir, fake_embeddings, make_service):
     service = make_service(sources_dir, fake_embeddings)
-    before = service.index().store["chunks"]
+    before = service.index().store.chunks
     target = sources_dir / "000_9bb67ea3e936fa88.txt"
     target.write_bytes(b"\x00" * 50)
     report = service.index()
-    assert report.errors and report.errors[0]["source"] == target.name
-    assert report.store["chunks"] == before
+    assert report.errors and report.errors[0].source == target.name
+    assert report.store.chunks == before
 
 
 def test_missing_sources_folder_is_a_clear_error(tmp_path, fake_embeddings, make_service):
@@ -93,7 +90,7 @@ def test_second_indexer_is_told_indexing_is_in_progress(sources_dir, fake_embedd
     service = make_service(sources_dir, fake_embeddings)
     with IndexLock(Path(service.store_dir) / "index.lock"), pytest.raises(IndexBusyError):
         service.index()
-    assert service.index().files["added"] == 2  # the lock is free again
+    assert service.index().files.added == 2  # the lock is free again
 
 
 def test_latin1_text_is_decoded(tmp_path, fake_embeddings, make_service):
@@ -110,8 +107,7 @@ def test_crash_before_the_generation_stamp_still_refreshes_the_lexical_cache(
 ):
     # A run that wrote every chunk and record but died before stamping the generation used to
     # leave the old stamp: the next run had nothing to do, so the BM25 cache kept the old set.
-    from index.indexer import lexical_dir
-    from index.lexical import LexicalIndex
+    from index.lexical import LexicalIndex, lexical_dir
     from index.store import Store
 
     src = tmp_path / "docs"
@@ -129,7 +125,7 @@ def test_crash_before_the_generation_stamp_still_refreshes_the_lexical_cache(
         service.index()
     monkeypatch.undo()
     report = service.index()
-    assert report.chunks["embedded"] == 0  # nothing left to embed...
+    assert report.chunks.embedded == 0  # nothing left to embed...
     ids = {c.id for c in service.store.iter_chunks()}
     cached = LexicalIndex.load(lexical_dir(Path(service.store_dir)))
     assert cached is not None and set(cached.ids) == ids  # ...but the cache has the new set
@@ -153,7 +149,7 @@ def test_progress_reports_files_chunks_rate_and_eta(tmp_path, fake_embeddings, m
     assert files_done == sorted(files_done) and chunks_done == sorted(chunks_done)
     last = seen[-1]
     assert last[0] == last[1] == 5
-    assert last[2] == last[3] == report.chunks["embedded"] > 0
+    assert last[2] == last[3] == report.chunks.embedded > 0
     assert last[4] > 0 and last[5] == 0
     assert any(s[5] is not None and s[5] > 0 for s in seen if s[2] < s[3] and s[2] > 0) or all(
         s[2] in (0, s[3]) for s in seen
@@ -175,8 +171,8 @@ def test_unexpected_converter_error_costs_one_file(
     monkeypatch.setattr(indexer, "load_bytes", flaky)
     (sources_dir / "bad.md").write_text("# Some markdown\n\nText.")
     report = make_service(sources_dir, fake_embeddings).index()
-    assert report.files["added"] == 2
-    assert report.errors == [
+    assert report.files.added == 2
+    assert [e.model_dump() for e in report.errors] == [
         {"source": "bad.md", "error": "could not convert this file (RuntimeError: converter bug)"}
     ]
 
@@ -187,9 +183,9 @@ def test_renamed_file_reuses_its_vectors(sources_dir, fake_embeddings, make_serv
     old = next(sources_dir.glob("004_*"))
     old.rename(sources_dir / "renamed.txt")
     report = service.index()
-    assert report.files["added"] == 1 and report.files["removed"] == 1
-    assert report.chunks["embedded"] == 0  # the text is the same: its vectors are reused
-    assert report.chunks["reused"] == report.chunks["deleted"] > 0
+    assert report.files.added == 1 and report.files.removed == 1
+    assert report.chunks.embedded == 0  # the text is the same: its vectors are reused
+    assert report.chunks.reused == report.chunks.deleted > 0
     sources = {c.source for c in service.store.iter_chunks()}
     assert sources == {"000_9bb67ea3e936fa88.txt", "renamed.txt"}
     assert report.store == first.store

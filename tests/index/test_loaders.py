@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from index.loaders import SourceText, decode_text, discover, load_bytes
-from qa.errors import SourceError
+from core.errors import SourceError
+from core.types import SourceText
+from index.loaders import decode_text, discover, load_bytes
 
 LINES_PER_PAGE = 18
 
@@ -257,7 +258,7 @@ def test_every_format_indexes_with_offsets_into_the_shown_text(
     )
     service = make_service(src, fake_embeddings)
     report = service.index()
-    assert report.errors == [] and report.files["added"] == 5
+    assert report.errors == [] and report.files.added == 5
     chunks = list(service.store.iter_chunks())
     assert {c.source for c in chunks} == {
         "report.pdf",
@@ -303,7 +304,7 @@ def test_bad_files_each_get_one_error_and_the_rest_completes(
     os.mkfifo(src / "pipe.txt")  # reading it would hang forever
     service = make_service(src, fake_embeddings, max_file_mb=0.02)
     report = service.index()
-    errors = {e["source"]: e["error"] for e in report.errors}
+    errors = {e.source: e.error for e in report.errors}
     assert len(errors) == len(report.errors), "one line per bad file"
     assert set(errors) == {
         "link-out.txt", "empty.txt", "binary.txt", "broken.pdf", "locked.pdf", "big.txt",
@@ -320,7 +321,7 @@ def test_bad_files_each_get_one_error_and_the_rest_completes(
     assert "regular file" in errors["pipe.txt"]
     for message in errors.values():
         assert "\n" not in message
-    assert report.files["added"] == 3 and report.files["failed"] == 9 and report.exit_code == 2
+    assert report.files.added == 3 and report.files.failed == 9 and report.exit_code == 2
     indexed = {c.source for c in service.store.iter_chunks()}
     assert indexed == {"good.txt", "inner/target.md", "link-in.md"}
     assert all(
@@ -330,8 +331,8 @@ def test_bad_files_each_get_one_error_and_the_rest_completes(
         service.show("link-out.txt")
     assert "lighthouses" in service.show("good.txt").text
     # Records say what failed.
-    rows = {r["source"]: r for r in service.list_sources()}
-    assert rows["locked.pdf"]["status"] == "failed" and "encrypted" in rows["locked.pdf"]["error"]
+    rows = {r.source: r for r in service.list_sources()}
+    assert rows["locked.pdf"].status == "failed" and "encrypted" in (rows["locked.pdf"].error or "")
 
 
 def test_a_good_file_turning_corrupt_keeps_its_chunks_and_recovers(
@@ -346,11 +347,11 @@ def test_a_good_file_turning_corrupt_keeps_its_chunks_and_recovers(
     (src / "report.pdf").write_bytes(b"%PDF-1.4 now broken")
     (src / "notes.docx").write_bytes(b"")
     second = service.index()
-    assert {e["source"] for e in second.errors} == {"report.pdf", "notes.docx"}
+    assert {e.source for e in second.errors} == {"report.pdf", "notes.docx"}
     assert {c.id for c in service.store.iter_chunks()} == before  # nothing indexed was lost
     (src / "report.pdf").write_bytes(_pdf_bytes(2))
     (src / "notes.docx").write_bytes(_docx_bytes())
     third = service.index()
-    assert third.errors == [] and third.chunks["embedded"] == 0
+    assert third.errors == [] and third.chunks.embedded == 0
     assert third.store == first.store
     assert {c.id for c in service.store.iter_chunks()} == before

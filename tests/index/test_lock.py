@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import IndexBusyError
 from index.lock import IndexLease
 from index.store import Store, make_client
-from qa.errors import IndexBusyError
 
 
 @pytest.fixture

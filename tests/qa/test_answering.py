@@ -1,5 +1,6 @@
-from qa.answering import _answer_type, _has_type, find_disagreements
-from qa.domain import Citation
+from core.types import Citation
+from qa.answering.disagreement import find_disagreements
+from qa.answering.extractive import _answer_type, _has_type
 
 
 def _cit(n: int, source: str, quote: str) -> Citation:

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.integration
 def service(tmp_path_factory, real_embeddings):
     import shutil
 
+    from core.settings import Settings
     from qa.service import QAService
-    from qa.settings import Settings
     from tests.conftest import SEEDS
 
     root = tmp_path_factory.mktemp("answers")

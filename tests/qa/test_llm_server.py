@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from qa.domain import Answer
-from qa.llm import LLMAnswerer
+from core.types import Answer
+from qa.answering.llm.answerer import LLMAnswerer
 
 FABRICATED = "the IRS will publish every immigrant's tax return online"
 
@@ -143,11 +143,13 @@ def service(server, sources_dir, fake_embeddings, make_service):
         sources_dir,
         fake_embeddings,
         answerer="llm",
-        llm_provider="openai",
-        llm_base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
-        llm_model="stand-in-model",
-        llm_api_key="test-key",
-        llm_timeout=1.0,
+        llm={
+            "provider": "openai",
+            "base_url": f"http://127.0.0.1:{server.server_address[1]}/v1",
+            "model": "stand-in-model",
+            "api_key": "test-key",
+            "timeout": 1.0,
+        },
     )
     svc.index()
     return svc
@@ -220,10 +222,10 @@ def test_server_timeout_falls_back(service, server) -> None:
 
 
 def test_cli_ask_uses_the_llm_answerer(service, server, monkeypatch, capsys) -> None:
-    from qa.cli import main
+    from frontends.cli.main import main
 
     monkeypatch.setenv("QA_ANSWERER", "llm")
-    monkeypatch.setenv("QA_LLM_BASE_URL", service.settings.llm_base_url)
+    monkeypatch.setenv("QA_LLM_BASE_URL", service.settings.llm.base_url)
     monkeypatch.setenv("QA_LLM_MODEL", "stand-in-model")
     monkeypatch.setenv("QA_LLM_API_KEY", "test-key")
     monkeypatch.setattr("qa.service.QAService.embeddings", service.embeddings)

@@ -1,4 +1,4 @@
-"""SearchEngine modes and the LangChain retriever edge (fake embeddings, real Chroma)."""
+"""SearchEngine modes (fake embeddings, real Chroma)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from qa.retrieval import MODES, PassageRetriever, SearchEngine
+from qa.retrieval import MODES, SearchEngine
 from qa.service import QAService
 
 
@@ -22,19 +21,13 @@ def engine(
     return service.engine
 
 
-def test_passage_retriever_returns_documents_with_offsets(
-    engine: SearchEngine, sources_dir: Path
-) -> None:
-    retriever = PassageRetriever(engine=engine, k=3)
-    docs = retriever.invoke("Who resigned over the data-sharing agreement?")
-    assert 0 < len(docs) <= 3
-    for doc in docs:
-        assert isinstance(doc, Document)
-        meta = doc.metadata
-        assert {"source", "start", "end", "chunk_id", "score", "rank"} <= set(meta)
-        text = (sources_dir / meta["source"]).read_text(encoding="utf-8")
-        assert text[meta["start"] : meta["end"]] == doc.page_content
-    assert [d.metadata["rank"] for d in docs] == list(range(len(docs)))
+@pytest.mark.parametrize("mode", MODES)
+def test_hits_carry_exact_offsets(engine: SearchEngine, sources_dir: Path, mode: str) -> None:
+    hits = engine.search("Who resigned over the data-sharing agreement?", 3, mode)  # type: ignore[arg-type]
+    assert 0 < len(hits) <= 3
+    for hit in hits:
+        text = (sources_dir / hit.chunk.source).read_text(encoding="utf-8")
+        assert text[hit.chunk.start : hit.chunk.end] == hit.chunk.text
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -83,7 +76,7 @@ def test_rrf_fusion_is_still_available(engine: SearchEngine) -> None:
 
 
 def test_minmax_scale_is_fixed_by_depth() -> None:
-    from qa.domain import Chunk
+    from core.types import Chunk
     from qa.retrieval import _minmax
 
     def c(i: int) -> Chunk:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from qa.service import QAService
-from qa.settings import Settings
+from core.settings import Settings
 svc = QAService(Settings(sources=Path(sys.argv[1]), store=Path(sys.argv[2])),
                 embeddings=DeterministicFakeEmbedding(size=32))
 svc.index()
@@ -33,6 +33,7 @@ def test_answers_see_chunks_indexed_by_another_process(sources_dir, fake_embeddi
     )  # fmt: skip
     hits = service.engine.search("Zephyr Lighthouse", 50, "dense")
     # Before the next question this process still has its old view; ask() refreshes it.
+    assert not any(h.chunk.source == "zephyr.txt" for h in hits)
     service.ask("When was the Zephyr Lighthouse restored?")
     hits = service.engine.search("Zephyr Lighthouse", 50, "dense")
     assert any(h.chunk.source == "zephyr.txt" for h in hits)

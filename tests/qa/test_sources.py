@@ -1,6 +1,6 @@
 import pytest
 
-from qa.errors import ConfigError
+from core.errors import ConfigError
 from qa.sources import safe_upload_name
 
 

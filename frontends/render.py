@@ -1,15 +1,32 @@
-"""Safe rendering helpers for the front ends: all source and model text is escaped.
+"""Safe rendering helpers for the Streamlit page: all source and model text is escaped.
 
 Only the tags built here (``mark``, ``sup``, ``div``, ``span``) reach the browser; anything that
 came from a document or a model, ``<script>`` or ``<img onerror>`` included, is shown as text.
+Pure functions of typed objects, with no Streamlit import, so they are tested on their own.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import html
 import re
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from core.settings import Settings
+from core.types import Answer, Citation, IndexReport, SourceRow
+
+
+@dataclass
+class Turn:
+    """One message of a conversation: the user's question, or the answer (or the error) to it."""
+
+    role: Literal["user", "assistant"]
+    content: str
+    answer: Answer | None = None
+    error: str | None = None
+
 
 _MARKER = re.compile(r"\[(\d+)\]")
 
@@ -38,20 +55,20 @@ def answer_html(answer: str) -> str:
     return '<div class="qa-answer">' + _MARKER.sub(r"<sup>[\1]</sup>", escaped) + "</div>"
 
 
-def conversation_markdown(messages: Iterable[dict[str, Any]]) -> str:
+def conversation_markdown(turns: Iterable[Turn]) -> str:
     """Return a conversation with its citations as Markdown; quotes become block quotes."""
     lines = ["# Conversation", ""]
-    for msg in messages:
-        if msg["role"] == "user":
-            lines += [f"**Q:** {_md_escape(msg['content'])}", ""]
+    for turn in turns:
+        if turn.role == "user":
+            lines += [f"**Q:** {_md_escape(turn.content)}", ""]
             continue
-        answer = msg.get("answer") or {}
-        lines += [f"**A:** {_md_escape(answer.get('answer', msg.get('content', '')))}", ""]
-        for cit in answer.get("citations", []):
-            page = f", page {cit['page']}" if cit.get("page") else ""
-            span = f"characters {cit['start']}–{cit['end']}{page}"
-            lines.append(f"[{cit['n']}] `{cit['source']}` {span}")
-            lines.append(f"> {_md_escape(cit['quote'])}")
+        text = turn.answer.answer if turn.answer else turn.error or turn.content
+        lines += [f"**A:** {_md_escape(text)}", ""]
+        for cit in turn.answer.citations if turn.answer else []:
+            page = f", page {cit.page}" if cit.page else ""
+            span = f"characters {cit.start}–{cit.end}{page}"
+            lines.append(f"[{cit.n}] `{cit.source}` {span}")
+            lines.append(f"> {_md_escape(cit.quote)}")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -67,20 +84,15 @@ _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!<>|~$:])")
 
 
-def md_text(text: str) -> str:
+def md_text(text: object) -> str:
     """``text`` escaped for Streamlit Markdown (labels, captions, alerts): shown literally."""
     return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
-def citation_label(cit: dict[str, Any]) -> str:
+def citation_label(cit: Citation) -> str:
     """Return the expander label of a citation: ``[n] source, page p`` (Markdown-escaped source)."""
-    page = f", page {cit['page']}" if cit.get("page") else ""
-    return f"\\[{cit['n']}\\] {md_text(cit['source'])}{page}"
-
-
-def quote_status(text: str, cit: dict[str, Any]) -> str:
-    """Return ``verified`` if the quote is still at its offsets in ``text``, else ``stale``."""
-    return "verified" if text[cit["start"] : cit["end"]] == cit["quote"] else "stale"
+    page = f", page {cit.page}" if cit.page else ""
+    return f"\\[{cit.n}\\] {md_text(cit.source)}{page}"
 
 
 def element_id(*parts: object) -> str:
@@ -133,67 +145,49 @@ def format_time(stamp: object) -> str:
     """Format a Unix time as ``YYYY-MM-DD HH:MM:SS`` (local time); blank when unknown."""
     if not isinstance(stamp, int | float):
         return ""
-    import datetime as _dt
-
     return _dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def source_table(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def source_table(rows: Iterable[SourceRow]) -> list[dict[str, Any]]:
     """Rows of ``QAService.list_sources`` as the sources view shows them."""
-    out = []
-    for r in rows:
-        out.append(
-            {
-                "source": r.get("source", ""),
-                "title": r.get("title") or "",
-                "type": r.get("kind") or "",
-                "size": format_size(r.get("size")),
-                "pages": r.get("pages") or None,
-                "chunks": r.get("chunks"),
-                "indexed at": format_time(r.get("indexed_at")),
-                "status": r.get("status", ""),
-                "error": r.get("error") or "",
-            }
-        )
-    return out
+    return [
+        {
+            "source": r.source,
+            "title": r.title or "",
+            "type": r.kind or "",
+            "size": format_size(r.size),
+            "pages": r.pages or None,
+            "chunks": r.chunks,
+            "indexed at": format_time(r.indexed_at),
+            "status": r.status,
+            "error": r.error or "",
+        }
+        for r in rows
+    ]
 
 
-def index_summary(report: Any) -> str:
-    """One line saying what an index run did (``report`` is a ``qa.domain.IndexReport``)."""
+def index_summary(report: IndexReport) -> str:
+    """One line saying what an index run did."""
     f, c = report.files, report.chunks
     return (
-        f"Indexed in {report.seconds:.1f}s: {f['added']} added, {f['changed']} changed, "
-        f"{f['removed']} removed, {f['unchanged']} unchanged, {f['failed']} failed · "
-        f"{c['embedded']} chunks embedded, {c['reused']} reused, {c['deleted']} deleted."
+        f"Indexed in {report.seconds:.1f}s: {f.added} added, {f.changed} changed, "
+        f"{f.removed} removed, {f.unchanged} unchanged, {f.failed} failed · "
+        f"{c.embedded} chunks embedded, {c.reused} reused, {c.deleted} deleted."
     )
 
 
-def progress_text(p: object) -> tuple[float, str]:
-    """Fraction done and a status line from an indexer progress object."""
-    files_done, files_total = getattr(p, "files_done", 0), getattr(p, "files_total", 0) or 1
-    chunks_done, chunks_total = getattr(p, "chunks_done", 0), getattr(p, "chunks_total", 0)
-    frac = chunks_done / chunks_total if chunks_total else files_done / files_total
-    eta = getattr(p, "eta", None)
-    eta_text = f", ETA {eta:.0f}s" if eta and chunks_done < chunks_total else ""
-    text = (
-        f"Files {files_done}/{files_total} · chunks embedded {chunks_done}/{chunks_total} "
-        f"({getattr(p, 'rate', 0.0) or 0.0:.1f}/s{eta_text})"
-    )
-    return min(max(frac, 0.0), 1.0), text
-
-
-def disagreement_groups(answer: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+def disagreement_groups(answer: Answer) -> list[tuple[str, list[Citation]]]:
     """Each disagreement's topic with the citations of its accounts (unknown numbers dropped)."""
-    by_n = {c["n"]: c for c in answer.get("citations", [])}
+    by_n = {c.n: c for c in answer.citations}
     groups = []
-    for item in answer.get("disagreement") or []:
-        cits = [by_n[n] for n in item.get("accounts", []) if n in by_n]
+    for item in answer.disagreement:
+        cits = [by_n[n] for n in item.accounts if n in by_n]
         if cits:
-            groups.append((str(item.get("topic", "")), cits))
+            groups.append((item.topic, cits))
     return groups
 
 
-def settings_summary(settings: Any) -> list[tuple[str, str]]:
+def settings_summary(settings: Settings) -> list[tuple[str, str]]:
     """Return the settings a user should see, as (label, value) pairs."""
     pairs = [
         ("Answerer", settings.answerer),
@@ -204,5 +198,5 @@ def settings_summary(settings: Any) -> list[tuple[str, str]]:
         ("Max file size", f"{settings.max_file_mb:g} MB"),
     ]
     if settings.answerer == "llm":
-        pairs.insert(1, ("LLM", f"{settings.llm_provider} {settings.llm_model or ''}".strip()))
+        pairs.insert(1, ("LLM", f"{settings.llm.provider} {settings.llm.model or ''}".strip()))
     return [(k, str(v)) for k, v in pairs]

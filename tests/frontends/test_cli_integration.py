@@ -17,7 +17,7 @@ def _qa(
     args: list[str], env: dict[str, str], stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "qa.cli", *args],
+        [sys.executable, "-m", "frontends.cli.main", *args],
         input=stdin,
         capture_output=True,
         text=True,

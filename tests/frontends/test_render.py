@@ -1,4 +1,25 @@
-from qa.render import answer_html, conversation_markdown, passage_html
+import time
+
+from core.settings import Settings
+from core.types import Answer, Citation, Disagreement, SourceRow
+from frontends.render import (
+    Turn,
+    answer_html,
+    citation_label,
+    conversation_markdown,
+    disagreement_groups,
+    element_id,
+    md_text,
+    passage_html,
+    scroll_script,
+    settings_summary,
+    source_table,
+    source_view_html,
+)
+
+
+def cit(n: int, quote: str = "q", source: str = "a.txt", page: int | None = None) -> Citation:
+    return Citation(n=n, source=source, quote=quote, start=0, end=len(quote), score=1.0, page=page)
 
 
 def test_passage_is_escaped_and_quote_marked() -> None:
@@ -19,46 +40,32 @@ def test_answer_markers_become_superscripts_and_html_is_escaped() -> None:
 
 
 def test_export_neutralises_links_and_images() -> None:
-    md = conversation_markdown(
-        [
-            {"role": "user", "content": "q"},
-            {
-                "role": "assistant",
-                "answer": {
-                    "answer": "![x](http://evil/a.png) [1]",
-                    "citations": [
-                        {"n": 1, "source": "a.txt", "start": 0, "end": 5, "quote": "[l](http://e)"}
-                    ],
-                },
-            },
-        ]
+    answer = Answer(
+        question="q",
+        answer="![x](http://evil/a.png) [1]",
+        refused=False,
+        citations=[cit(1, "[l](http://e)")],
     )
+    md = conversation_markdown([Turn("user", "q"), Turn("assistant", answer.answer, answer=answer)])
     assert "![x](" not in md and "[l](" not in md
-    assert "`a.txt`" in md
+    assert "`a.txt` characters 0–13" in md
+
+
+def test_export_keeps_error_turns() -> None:
+    md = conversation_markdown([Turn("user", "q"), Turn("assistant", "e", error="Index *empty*")])
+    assert "**A:** Index \\*empty\\*" in md
 
 
 def test_md_text_and_citation_label_show_names_literally() -> None:
-    from qa.render import citation_label, md_text
-
     assert (
         md_text("![x](http://e/a.png) *b* <i>")
         == "\\!\\[x\\]\\(http\\://e/a.png\\) \\*b\\* \\<i\\>"
     )
-    label = citation_label({"n": 2, "source": "a_b.pdf", "page": 3})
+    label = citation_label(cit(2, source="a_b.pdf", page=3))
     assert label == "\\[2\\] a\\_b.pdf, page 3"
 
 
-def test_quote_status_is_stale_when_the_text_moved() -> None:
-    from qa.render import quote_status
-
-    cit = {"start": 4, "end": 9, "quote": "quick"}
-    assert quote_status("The quick fox", cit) == "verified"
-    assert quote_status("A quick fox", cit) == "stale"
-
-
 def test_whole_source_view_escapes_and_scroll_script_has_no_document_text() -> None:
-    from qa.render import element_id, scroll_script, source_view_html
-
     text = "<script>x()</script> intro. The quote. <img src=x onerror=y()> end"
     start = text.index("The quote")
     dom_id = element_id("c0", "m1", 'x"><script>')
@@ -73,13 +80,11 @@ def test_whole_source_view_escapes_and_scroll_script_has_no_document_text() -> N
 
 
 def test_source_table_formats_every_column() -> None:
-    from qa.render import source_table
-
     rows = source_table(
         [
-            {"source": "a.pdf", "title": "A", "kind": "pdf", "size": 2_500_000, "pages": 3,
-             "chunks": 7, "indexed_at": 0, "status": "ok"},
-            {"source": "b.txt", "status": "failed", "error": "unreadable"},
+            SourceRow(source="a.pdf", title="A", kind="pdf", size=2_500_000, pages=3, chunks=7,
+                      indexed_at=time.time(), status="ok"),
+            SourceRow(source="b.txt", status="failed", error="unreadable"),
         ]
     )  # fmt: skip
     assert rows[0]["size"] == "2.5 MB" and rows[0]["type"] == "pdf" and rows[0]["indexed at"]
@@ -90,25 +95,24 @@ def test_source_table_formats_every_column() -> None:
 
 
 def test_disagreement_groups_resolve_citation_numbers() -> None:
-    from qa.render import disagreement_groups
-
-    cits = [{"n": 1, "quote": "a"}, {"n": 2, "quote": "b"}]
-    answer = {
-        "citations": cits,
-        "disagreement": [{"topic": "t", "accounts": [1, 2, 9]}, {"topic": "u", "accounts": [9]}],
-    }
-    assert disagreement_groups(answer) == [("t", cits)]
-    assert disagreement_groups({"citations": cits}) == []
-
-
-def test_progress_text() -> None:
-    from types import SimpleNamespace
-
-    from qa.render import progress_text
-
-    frac, text = progress_text(
-        SimpleNamespace(
-            files_done=1, files_total=2, chunks_done=5, chunks_total=10, rate=2.0, eta=3
-        )
+    cits = [cit(1, "a"), cit(2, "b")]
+    answer = Answer(
+        question="q",
+        answer="a [1] b [2]",
+        refused=False,
+        citations=cits,
+        disagreement=[
+            Disagreement(topic="t", accounts=[1, 2, 9]),
+            Disagreement(topic="u", accounts=[9]),
+        ],
     )
-    assert frac == 0.5 and text == "Files 1/2 · chunks embedded 5/10 (2.0/s, ETA 3s)"
+    assert disagreement_groups(answer) == [("t", cits)]
+    assert disagreement_groups(answer.model_copy(update={"disagreement": []})) == []
+
+
+def test_settings_summary_names_the_llm_only_when_used() -> None:
+    plain = dict(settings_summary(Settings(top_k=4)))
+    assert plain["Answerer"] == "extractive" and plain["Passages"] == "4" and "LLM" not in plain
+    llm = dict(settings_summary(Settings(answerer="llm", llm={"model": "m", "api_key": "sk-x"})))
+    assert llm["LLM"] == "openai m"
+    assert "sk-x" not in repr(settings_summary(Settings(llm={"api_key": "sk-x"})))

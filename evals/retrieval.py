@@ -1,21 +1,19 @@
-"""``qa eval retrieval``: nDCG@10, recall@10/100, MRR@10 and latency on a BEIR-layout data set.
+"""Score retrieval: nDCG@10, recall@10/100, MRR@10 and latency on a BEIR-layout data set.
 
 The corpus is written as one text file per document (``title`` + blank line + ``text``) into a
-``sources`` folder inside the evaluation store, and indexed with the ordinary incremental
-indexer, so a second run embeds nothing. Long documents are chunked like any source; a
+``sources`` folder inside the evaluation store, and indexed through ``QAService`` like any
+user's folder, so a second run embeds nothing. Long documents are chunked like any source; a
 document's score is that of its best chunk.
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import json
 import math
 import re
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +22,12 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from qa.domain import IndexReport
-from qa.errors import ConfigError
+from core.errors import ConfigError
+from core.progress import ProgressCallback
+from core.settings import Settings
+from core.types import IndexReport
+from qa.retrieval import Mode, SearchEngine
+from qa.service import QAService
 
 METRICS: tuple[str, ...] = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 # Chunks fetched per query at first; doubled until 100 distinct documents are ranked.
@@ -213,22 +215,13 @@ def write_sources(data: BeirDataset, folder: Path) -> int:
 
 def default_store(dataset: Path) -> Path:
     """``<QA_STORE or .qa>/eval/<name>-<hash of the absolute path>``."""
-    from qa.settings import Settings
-
     resolved = dataset.resolve()
     digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
     return Path(Settings().store) / "eval" / f"{resolved.name}-{digest}"
 
 
-def load_embeddings() -> Embeddings:
-    """Load the embedding model used for evaluation (the packaged one; replaced in tests)."""
-    from index.embeddings import LocalEmbeddings
-
-    return LocalEmbeddings()
-
-
 # evaluation --------------------------------------------------------------------------------------
-def rank_documents(engine: Any, query: str, mode: str, total_chunks: int) -> list[str]:
+def rank_documents(engine: SearchEngine, query: str, mode: Mode, total_chunks: int) -> list[str]:
     """Top 100 document ids for ``query``: fetch chunks, deepening until 100 documents show up."""
     depth = CHUNK_DEPTH
     while True:
@@ -240,7 +233,7 @@ def rank_documents(engine: Any, query: str, mode: str, total_chunks: int) -> lis
 
 
 def evaluate(
-    engine: Any, data: BeirDataset, modes: Sequence[str], total_chunks: int
+    engine: SearchEngine, data: BeirDataset, modes: Sequence[Mode], total_chunks: int
 ) -> dict[str, dict[str, float]]:
     """Mean metrics and median latency per retrieval mode over the judged queries."""
     out: dict[str, dict[str, float]] = {}
@@ -264,30 +257,32 @@ def evaluate(
 def run(
     dataset: Path,
     store_dir: Path,
-    embeddings: Embeddings,
     *,
-    modes: Sequence[str] = ("bm25", "dense", "hybrid"),
-    progress: Callable[[Any], None] | None = None,
+    modes: Sequence[Mode] = ("bm25", "dense", "hybrid"),
+    progress: ProgressCallback | None = None,
+    embeddings: Embeddings | None = None,
 ) -> tuple[dict[str, Any], IndexReport]:
     """Index the data set into ``store_dir`` (incrementally) and score every mode.
+
+    Args:
+        dataset: The BEIR-layout folder.
+        store_dir: The evaluation's own store; its ``sources`` folder mirrors the corpus.
+        modes: Retrievers to score.
+        progress: Indexing progress.
+        embeddings: The model (the packaged one by default; tests pass a fake).
 
     Returns:
         The JSON report and the indexing report.
 
     """
-    from index.embeddings import embedding_name
-    from index.indexer import index_sources
-    from index.store import Store, make_client
-    from qa.retrieval import SearchEngine
-
     data = load_beir(dataset)
     sources = store_dir / "sources"
     write_sources(data, sources)
-    dimension = len(embeddings.embed_query("dimension probe"))
-    store = Store(make_client(store_dir), embedding_name(embeddings), dimension)
-    report = index_sources(sources, store, embeddings, store_dir, progress=progress)
-    engine = SearchEngine(store, embeddings, store_dir)
-    methods = evaluate(engine, data, modes, store.count())
+    # The evaluation keeps its own embedded store, even when QA_CHROMA_URL points at a server.
+    settings = Settings(sources=sources, store=store_dir, chroma_url=None)
+    service = QAService(settings, embeddings=embeddings)
+    report = service.index(progress=progress)
+    methods = evaluate(service.engine, data, modes, service.store.count())
     result = {
         "dataset": data.name,
         "docs": len(data.corpus),
@@ -312,63 +307,3 @@ def format_table(result: dict[str, Any]) -> str:
         )
         lines.append(f"{mode:<8}{cells}")
     return "\n".join(lines)
-
-
-def cmd_eval_retrieval(args: argparse.Namespace) -> int:
-    """``qa eval retrieval``: index the data set if needed, then print the scores."""
-    from qa.cli import _ProgressBar
-
-    dataset: Path = args.dataset
-    if not dataset.is_dir():
-        raise ConfigError(f"Data set folder {dataset} does not exist.")
-    store_dir: Path = args.store or default_store(dataset)
-    bar = None if args.json else _ProgressBar(sys.stderr)
-    result, report = run(
-        dataset,
-        store_dir,
-        load_embeddings(),
-        modes=args.methods,
-        progress=bar.update if bar else None,
-    )
-    if bar:
-        bar.close()
-    if args.json:
-        print(json.dumps(result))
-    else:
-        c = report.chunks
-        print(
-            f"index {store_dir}: {c['embedded']} chunks embedded, {c['reused']} reused, "
-            f"{report.store['chunks']} in store",
-            file=sys.stderr,
-        )
-        print(format_table(result))
-    return 0
-
-
-def register(sub: Any) -> None:
-    """Add ``qa eval retrieval`` to the ``qa eval`` subcommands."""
-    p = sub.add_parser(
-        "retrieval",
-        help="score bm25, dense and hybrid retrieval on a BEIR-layout data set",
-        description="nDCG@10, recall@10, recall@100, MRR@10 and median latency per retriever.",
-    )
-    p.add_argument(
-        "--dataset",
-        type=Path,
-        required=True,
-        help="folder with corpus.jsonl[.gz], queries.jsonl and qrels/test.tsv",
-    )
-    p.add_argument(
-        "--store",
-        type=Path,
-        help="index folder for this data set (default: under <QA_STORE>/eval/)",
-    )
-    p.add_argument(
-        "--methods",
-        nargs="+",
-        choices=["bm25", "dense", "hybrid"],
-        default=["bm25", "dense", "hybrid"],
-        help="retrievers to score",
-    )
-    p.add_argument("--json", action="store_true", help="print the scores as JSON")
-    p.set_defaults(func=cmd_eval_retrieval)

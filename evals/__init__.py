@@ -1,0 +1,1 @@
+"""Evaluations on public data sets, run through ``QAService`` like any user's question."""

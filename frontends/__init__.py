@@ -1,0 +1,1 @@
+"""The top layer: the ``qa`` command and the helpers of the Streamlit page (``app.py``)."""

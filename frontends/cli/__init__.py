@@ -1,0 +1,1 @@
+"""The ``qa`` command: index, ask, show, sources, serve, eval."""

@@ -1,0 +1,1 @@
+"""Answerers: extractive (no model beyond the embeddings) and LLM (held to verified quotes)."""
