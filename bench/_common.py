@@ -79,7 +79,7 @@ class Corpus:
     """Source files written to disk and their chunks, in a fixed order."""
 
     sources: Path
-    chunks: list  # list[qa.domain.Chunk]
+    chunks: list  # list[core.types.Chunk]
     files: list[tuple[str, int, int, str]]  # (name, size, n_chunks, sha256 of the bytes)
 
 
@@ -188,7 +188,7 @@ def build_store(
     vector (Gaussian noise of ``sigma`` per dimension, renormalised). Sentence vectors: see
     :func:`synthetic_sentence_blobs`.
     """
-    from core.types import Chunk
+    from core.types import Chunk, SourceRecord
     from index import sentence_vectors
     from index.store import Store, make_client
 
@@ -220,8 +220,8 @@ def build_store(
 
     pipeline = getattr(index.indexer, "PIPELINE_VERSION", "")
     records = [
-        {"source": name, "content_hash": digest, "size": nbytes, "kind": "text",
-         "chunks": n, "status": "ok", "indexed_at": now, "pipeline": pipeline}
+        SourceRecord(source=name, content_hash=digest, size=nbytes, kind="text",
+                     chunks=n, status="ok", indexed_at=now, pipeline=pipeline)
         for name, nbytes, n, digest in corpus.files
         if name in used
     ]  # fmt: skip

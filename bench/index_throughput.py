@@ -103,7 +103,7 @@ def main() -> int:
             t0 = time.perf_counter()
             report = index_sources(root / "sources", store, timed, store_dir)
             seconds = time.perf_counter() - t0
-            assert report.chunks["embedded"] == len(texts), report.chunks
+            assert report.chunks.embedded == len(texts), report.chunks
             print(
                 f"ours, {model_backend.backend:5} backend: {seconds:7.2f}s"
                 f"  {len(texts) / seconds:6.1f} chunks/s  (model {timed.seconds:.2f}s,"

@@ -77,23 +77,23 @@ def main() -> int:
         edit = service.index()
         t_edit = time.perf_counter() - t0
 
-    n_chunks = full.store["chunks"]
+    n_chunks = full.store.chunks
     print(
         f"corpus: {args.files} files from {args.corpus.name}, {size / 1e3:.0f} kB, "
         f"{n_chunks} chunks"
     )
     print(f"model load: {load:.1f} s")
     print(
-        f"full index: {t_full:.1f} s ({full.chunks['embedded']} chunks embedded, "
-        f"{full.chunks['embedded'] / t_full:.1f} chunks/s)"
+        f"full index: {t_full:.1f} s ({full.chunks.embedded} chunks embedded, "
+        f"{full.chunks.embedded / t_full:.1f} chunks/s)"
     )
     print(
-        f"unchanged re-index: {t_same:.2f} s ({same.chunks['embedded']} embedded, "
-        f"{same.files['unchanged']} files unchanged), {t_same / t_full:.1%} of full"
+        f"unchanged re-index: {t_same:.2f} s ({same.chunks.embedded} embedded, "
+        f"{same.files.unchanged} files unchanged), {t_same / t_full:.1%} of full"
     )
     print(
-        f"one-sentence edit ({target.name}): {t_edit:.2f} s, {edit.chunks['embedded']} chunk(s) "
-        f"embedded, {edit.chunks['reused']} reused, {edit.chunks['deleted']} deleted, "
+        f"one-sentence edit ({target.name}): {t_edit:.2f} s, {edit.chunks.embedded} chunk(s) "
+        f"embedded, {edit.chunks.reused} reused, {edit.chunks.deleted} deleted, "
         f"{t_edit / t_full:.1%} of full"
     )
     return 0

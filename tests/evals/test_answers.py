@@ -1,4 +1,4 @@
-"""``qa eval answers`` and ``qa eval squad``: scoring rules on fakes, the commands on a real store."""
+"""``qa eval answers`` and ``qa eval squad``: scoring on fakes, the commands on a real store."""
 
 from __future__ import annotations
 
@@ -19,9 +19,7 @@ TEXT = "The court denied the request. Melanie Krause resigned in protest."
 
 def cit(n: int, quote: str, source: str = "000_a.txt", start: int | None = None) -> Citation:
     begin = TEXT.find(quote) if start is None else start
-    return Citation(
-        n=n, source=source, quote=quote, start=begin, end=begin + len(quote), score=1.0
-    )
+    return Citation(n=n, source=source, quote=quote, start=begin, end=begin + len(quote), score=1.0)
 
 
 def answered(question: str, *cits: Citation) -> Answer:
@@ -114,9 +112,7 @@ def test_evaluate_answers_counts_accuracy_quotes_and_citations() -> None:
     assert result.exact_quote_rate == 0.6
     # Citations of answered questions with sources_any: 3 of 4 in a 000_ source.
     assert result.citation_accuracy == 0.75
-    assert [(m.id, m.why) for m in result.misses] == [
-        ("d", "answered a question it should refuse")
-    ]
+    assert [(m.id, m.why) for m in result.misses] == [("d", "answered a question it should refuse")]
 
 
 def test_read_jsonl_reports_the_bad_line(tmp_path: Path) -> None:
