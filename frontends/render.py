@@ -166,12 +166,20 @@ def source_table(rows: Iterable[SourceRow]) -> list[dict[str, Any]]:
     ]
 
 
+def files_summary(report: IndexReport) -> str:
+    """What an index run did to files: ``2 added, 0 changed, ...``."""
+    f = report.files
+    return (
+        f"{f.added} added, {f.changed} changed, {f.removed} removed, "
+        f"{f.unchanged} unchanged, {f.failed} failed"
+    )
+
+
 def index_summary(report: IndexReport) -> str:
     """One line saying what an index run did."""
-    f, c = report.files, report.chunks
+    c = report.chunks
     return (
-        f"Indexed in {report.seconds:.1f}s: {f.added} added, {f.changed} changed, "
-        f"{f.removed} removed, {f.unchanged} unchanged, {f.failed} failed · "
+        f"Indexed in {report.seconds:.1f}s: {files_summary(report)} · "
         f"{c.embedded} chunks embedded, {c.reused} reused, {c.deleted} deleted."
     )
 

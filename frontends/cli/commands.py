@@ -14,6 +14,7 @@ from core.errors import QAError
 from core.settings import Settings
 from core.types import Answer, IndexReport
 from frontends.cli.progress import progress_bar
+from frontends.render import files_summary
 from qa.service import QAService
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -50,10 +51,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def format_report(report: IndexReport) -> str:
     """What an index run did, in three lines."""
-    f, c = report.files, report.chunks
+    c = report.chunks
     return (
-        f"files: {f.added} added, {f.changed} changed, {f.removed} removed, "
-        f"{f.unchanged} unchanged, {f.failed} failed\n"
+        f"files: {files_summary(report)}\n"
         f"chunks: {c.embedded} embedded, {c.reused} reused, {c.deleted} deleted\n"
         f"store: {report.store.sources} sources, {report.store.chunks} chunks "
         f"({report.seconds:.1f}s)"

@@ -116,3 +116,23 @@ def test_settings_summary_names_the_llm_only_when_used() -> None:
     llm = dict(settings_summary(Settings(answerer="llm", llm={"model": "m", "api_key": "sk-x"})))
     assert llm["LLM"] == "openai m"
     assert "sk-x" not in repr(settings_summary(Settings(llm={"api_key": "sk-x"})))
+
+
+def test_index_summaries_of_the_page_and_the_command_agree() -> None:
+    from core.types import ChunkCounts, FileCounts, IndexReport
+    from frontends.cli.commands import format_report
+    from frontends.render import index_summary
+
+    report = IndexReport(
+        files=FileCounts(added=2, removed=1, failed=1),
+        chunks=ChunkCounts(embedded=7, reused=3),
+        seconds=1.25,
+    )
+    assert index_summary(report) == (
+        "Indexed in 1.2s: 2 added, 0 changed, 1 removed, 0 unchanged, 1 failed · "
+        "7 chunks embedded, 3 reused, 0 deleted."
+    )
+    assert format_report(report).splitlines()[:2] == [
+        "files: 2 added, 0 changed, 1 removed, 0 unchanged, 1 failed",
+        "chunks: 7 embedded, 3 reused, 0 deleted",
+    ]
