@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, StoreError
+from core.settings import IndexingSettings
 from core.types import Chunk, SourceRecord, SourceText
 
 CHUNKS = "qa_chunks"
@@ -22,7 +23,6 @@ META = "qa_meta"
 SENTENCES = "qa_sentences"
 _GEN_ID = "generation"
 _LEASE_ID = "index_lease"
-_BATCH = 2000
 
 
 def make_client(store_dir: Path, chroma_url: str | None = None) -> Any:
@@ -66,9 +66,9 @@ def forget_client(store_dir: Path) -> None:
 class Store:
     """Chunks, source records and the index generation in one Chroma database."""
 
-    def __init__(self, client: Any, model: str, dimension: int, batch: int = _BATCH) -> None:
+    def __init__(self, client: Any, model: str, dimension: int, batch: int | None = None) -> None:
         self.client = client
-        self.batch = batch
+        self.batch = batch or IndexingSettings().store_batch  # records per Chroma call
         self.model = model
         self.dimension = dimension
         self.chunks = client.get_or_create_collection(

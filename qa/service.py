@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
@@ -149,17 +150,21 @@ class QAService:
             EmptyIndexError: nothing is indexed yet.
 
         """
-        generation = self.ask_checks(question)
-        self._follow_other_writers(generation)
-        with self.engine.snapshot(generation):
+        with self._question(question):
             return self.answerer.answer(question, history)
 
     def ask_stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
         """Like :meth:`ask`, yielding an LLM's draft text first, then the verified ``Answer``."""
+        with self._question(question):
+            yield from self.answerer.stream(question, history)
+
+    @contextmanager
+    def _question(self, question: str) -> Iterator[None]:
+        """Check the question, follow other writers, and pin the generation while answering."""
         generation = self.ask_checks(question)
         self._follow_other_writers(generation)
         with self.engine.snapshot(generation):
-            yield from self.answerer.stream(question, history)
+            yield
 
     def ask_checks(self, question: str) -> str:
         """Raise the errors :meth:`ask` raises for an empty question or an empty index.

@@ -56,7 +56,7 @@ class LLMAnswerer:
     def retrieve(self, question: str, history: list[str] | None = None) -> list[ScoredChunk]:
         """Retrieve the passages the model is given, in marker order (``[1]`` first)."""
         query = retrieval_query(question.strip(), history or [])
-        return self.engine.search(query, self.k, self.mode)  # type: ignore[arg-type]
+        return self.engine.search(query, self.k, self.mode)
 
     def messages(
         self, question: str, history: list[str] | None, hits: list[ScoredChunk]
