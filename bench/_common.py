@@ -117,6 +117,7 @@ def real_vectors_and_sentences(embeddings, texts: list[str]):  # type: ignore[no
     import tempfile
 
     from index import sentence_vectors
+    from index.structure import split_units
 
     key = hashlib.sha256(
         "\0".join([str(getattr(embeddings, "name", "")), sentence_vectors.FORMAT, *texts]).encode()
@@ -128,7 +129,7 @@ def real_vectors_and_sentences(embeddings, texts: list[str]):  # type: ignore[no
     pooled = getattr(embeddings, "embed_with_sentences", None) or getattr(
         getattr(embeddings, "inner", None), "embed_with_sentences", None
     )
-    spans = [sentence_vectors.sentence_spans(t) for t in texts]
+    spans = [[(u.start, u.end) for u in split_units(t)] for t in texts]
     vecs, arrays = pooled(texts, spans)
     vectors = np.asarray(vecs, dtype=np.float32)
     blobs = [sentence_vectors.encode(a) for a in arrays]
@@ -147,6 +148,7 @@ def synthetic_sentence_blobs(
     answerer does exactly the work it does on a real store (decode, score) without embedding.
     """
     from index import sentence_vectors
+    from index.structure import chunk_units
 
     rng = np.random.default_rng(seed)
     out: dict[str, str] = {}
@@ -154,7 +156,7 @@ def synthetic_sentence_blobs(
         if i < len(real):
             out[chunk.id] = real[i]
             continue
-        n = len(sentence_vectors.sentence_spans(chunk.text))
+        n = len(chunk_units(chunk))
         rows = vectors[i] + rng.normal(0.0, 0.02, size=(n, vectors.shape[1]))
         rows /= np.linalg.norm(rows, axis=1, keepdims=True)
         out[chunk.id] = sentence_vectors.encode(rows.astype(np.float32))

@@ -17,6 +17,63 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+BlockKind = Literal["heading", "text", "code", "row"]
+UNIT_CODES: dict[str, str] = {"heading": "h", "text": "t", "code": "c", "row": "r"}
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A structural piece of a source's text: ``text[start:end]``.
+
+    ``text`` is prose (a paragraph, a list item, a definition, a quotation), ``heading`` a title
+    at ``level`` (1 = top), ``code`` a code block (its lines kept), ``row`` a table row. A
+    ``text`` block with a level is a line that may be a title (plain text cannot tell): it heads
+    a section and is still quoted.
+    """
+
+    start: int
+    end: int
+    kind: BlockKind = "text"
+    level: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """The smallest quotable piece (a sentence, a heading, a code block, a table row).
+
+    Offsets are relative to the text it was cut from (a chunk's, in :attr:`Chunk.units`).
+    ``block_end`` marks the last unit of its block (a paragraph end).
+    """
+
+    start: int
+    end: int
+    kind: BlockKind = "text"
+    block_end: bool = False
+
+
+def encode_units(units: list[Unit]) -> str:
+    """Compact form for Chroma metadata: ``start,end,kind[,.]`` joined by ``;``."""
+    return ";".join(
+        f"{u.start},{u.end},{UNIT_CODES[u.kind]}{'.' if u.block_end else ''}" for u in units
+    )
+
+
+def decode_units(blob: str) -> list[Unit] | None:
+    """Inverse of :func:`encode_units`; ``None`` when absent or malformed."""
+    if not blob:
+        return None
+    kinds = {v: k for k, v in UNIT_CODES.items()}
+    units = []
+    try:
+        for part in blob.split(";"):
+            a, b, code = part.split(",")
+            kind = kinds[code.rstrip(".")]
+            units.append(Unit(int(a), int(b), kind, code.endswith(".")))  # type: ignore[arg-type]
+    except (ValueError, KeyError):
+        return None
+    return units
+
+
 class Chunk(BaseModel):
     """A contiguous span of a source's extracted text: ``source_text[start:end] == text``."""
 
@@ -28,6 +85,12 @@ class Chunk(BaseModel):
     text_hash: str
     ordinal: int = 0
     page: int | None = Field(None, description="1-based page for paged formats (PDF).")
+    section: str = Field("", description="Heading path at the chunk's start, joined by ' › '.")
+    units: list[Unit] = Field(default_factory=list, description="Quotable units, chunk-relative.")
+
+    def embed_text(self) -> str:
+        """What the model and BM25 see: the section's titles, then the chunk's text."""
+        return f"{self.section}\n\n{self.text}" if self.section else self.text
 
     @staticmethod
     def make_id(source: str, chunk_hash: str, occurrence: int) -> str:
@@ -46,6 +109,10 @@ class Chunk(BaseModel):
         }
         if self.page is not None:
             meta["page"] = self.page
+        if self.section:
+            meta["section"] = self.section
+        if self.units:
+            meta["units"] = encode_units(self.units)
         return meta
 
     @classmethod
@@ -61,6 +128,8 @@ class Chunk(BaseModel):
             text_hash=str(meta.get("text_hash") or text_hash(text)),
             ordinal=int(meta.get("ordinal", 0)),
             page=int(page) if page is not None else None,
+            section=str(meta.get("section") or ""),
+            units=decode_units(str(meta.get("units") or "")) or [],
         )
 
 
@@ -84,6 +153,7 @@ class Citation(BaseModel):
     end: int
     score: float
     page: int | None = None
+    section: str | None = Field(None, description="Heading path of the quoted passage.")
     chunk_id: str | None = None
     verified: bool = False
 
@@ -175,6 +245,9 @@ class SourceText:
     title: str = ""
     encoding: str = "utf-8"
     pages: list[tuple[int, int]] = field(default_factory=list)
+    blocks: list[Block] = field(
+        default_factory=list, metadata={"doc": "Structure from the loader; empty: from the text."}
+    )
 
     def page_at(self, offset: int) -> int | None:
         """1-based page holding ``offset``, or None for formats without pages.

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from core.errors import ConfigError
 from core.progress import ProgressCallback
 from core.settings import Settings
 from core.types import Answer, IndexReport
+from evals.baseline import NaiveRanker
 from qa.service import QAService
 from qa.verify import count_exact
 
@@ -44,6 +46,10 @@ class AnswersResult(BaseModel):
     answerable: int
     refusals: int
     misses: list[Miss] = Field(default_factory=list)
+    baseline: AnswersResult | None = Field(
+        None, description="The same questions answered by a baseline (--baseline naive)."
+    )
+    baseline_name: str | None = None
 
 
 class SquadResult(BaseModel):
@@ -79,8 +85,9 @@ def score_question(q: dict[str, Any], answer: Answer) -> tuple[bool, str]:
         return answer.refused, "" if answer.refused else "answered a question it should refuse"
     if answer.refused:
         return False, "refused an answerable question"
-    quotes = " ".join(c.quote for c in answer.citations).lower()
-    if q.get("expect_any") and not any(e.lower() in quotes for e in q["expect_any"]):
+    # Case-insensitive after collapsing whitespace (a quote may span a wrapped line).
+    quotes = _flat(" ".join(c.quote for c in answer.citations))
+    if q.get("expect_any") and not any(_flat(e) in quotes for e in q["expect_any"]):
         return False, f"no quote contains any of {q['expect_any']}"
     cited = {c.source for c in answer.citations}
     if q.get("sources_any") and not any(s in c for s in q["sources_any"] for c in cited):
@@ -91,13 +98,25 @@ def score_question(q: dict[str, Any], answer: Answer) -> tuple[bool, str]:
     return True, ""
 
 
-def evaluate_answers(service: QAService, questions: list[dict[str, Any]]) -> AnswersResult:
-    """Run and score every question; returns the summary with each miss listed."""
+def _flat(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def evaluate_answers(
+    service: QAService,
+    questions: list[dict[str, Any]],
+    ask: Callable[[dict[str, Any]], Answer] | None = None,
+) -> AnswersResult:
+    """Run and score every question; returns the summary with each miss listed.
+
+    ``ask`` answers a question in place of the service (a baseline); quotes are still checked
+    against the service's sources.
+    """
     answerable = refusals = right = refused_right = exact = quotes = 0
     cited_right = cited_total = 0
     misses = []
     for q in questions:
-        answer = service.ask(q["q"], q.get("history"))
+        answer = ask(q) if ask else service.ask(q["q"], q.get("history"))
         ok, why = score_question(q, answer)
         e, t = count_exact(answer, service.reader)
         exact, quotes = exact + e, quotes + t
@@ -135,13 +154,32 @@ def _passage_file(passage_id: str) -> str:
     return f"{slug}-{hashlib.sha1(passage_id.encode()).hexdigest()[:6]}.txt"
 
 
+BASELINES = ("naive",)
+
+
 def run_answers(
-    service: QAService, questions_file: Path, progress: ProgressCallback | None = None
+    service: QAService,
+    questions_file: Path,
+    progress: ProgressCallback | None = None,
+    baseline: str | None = None,
 ) -> tuple[AnswersResult, IndexReport]:
-    """Index the service's sources (incrementally), then ask and score every question."""
+    """Index the service's sources (incrementally), then ask and score every question.
+
+    With ``baseline="naive"`` the same questions also go to :class:`evals.baseline.NaiveRanker`
+    over the same extracted texts, and its figures come back in ``result.baseline``.
+    """
     questions = read_jsonl(questions_file)
     report = service.index(progress=progress)
-    return evaluate_answers(service, questions), report
+    result = evaluate_answers(service, questions)
+    if baseline is not None:
+        if baseline not in BASELINES:
+            raise ConfigError(
+                f"Unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}."
+            )
+        ranker = NaiveRanker(service)
+        result.baseline = evaluate_answers(service, questions, ask=lambda q: ranker.answer(q["q"]))
+        result.baseline_name = baseline
+    return result, report
 
 
 def run_squad(

@@ -11,37 +11,59 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
+from dataclasses import replace
 
 from core.settings import ChunkingSettings
-from core.types import Chunk, SourceText, text_hash
-from index.text import Span, split_sentences
+from core.types import Chunk, SourceText, Unit, encode_units, text_hash
+from index.structure import heading_paths, structure_of, units_of
 
 
 def chunk_source(src: SourceText, config: ChunkingSettings | None = None) -> list[Chunk]:
-    """Cut a source's text into chunks that keep their character offsets."""
+    """Cut a source's text into chunks of whole units that keep their character offsets.
+
+    Each chunk carries its units (offsets relative to the chunk) and the heading path in effect
+    at its start.
+    """
     cfg = config or ChunkingSettings()
-    spans: list[tuple[int, int]] = []
-    cur_start: int | None = None
-    cur_end = 0
-    for sent in _pieces(split_sentences(src.text), cfg.max_chars):
-        if cur_start is not None and sent.end - cur_start > cfg.max_chars:
-            spans.append((cur_start, cur_end))
-            cur_start = None
-        if cur_start is None:
-            cur_start = sent.start
-        cur_end = sent.end
-        length = cur_end - cur_start
-        if _boundary_after(sent, length, cfg):
-            spans.append((cur_start, cur_end))
-            cur_start = None
-    if cur_start is not None:
-        spans.append((cur_start, cur_end))
+    blocks = structure_of(src)
+    section_at = [(b.start, path) for b, path in heading_paths(src.text, blocks)]
+    units = _pieces(src.text, units_of(src.text, blocks), cfg.max_chars)
+    groups: list[list[Unit]] = []
+    cur: list[Unit] = []
+    for i, unit in enumerate(units):
+        if cur and unit.end - cur[0].start > cfg.max_chars:
+            groups.append(cur)
+            cur = []
+        if (
+            cur
+            and unit.kind == "heading"
+            and cur[-1].kind != "heading"
+            and (unit.start - cur[0].start >= cfg.min_chars)
+        ):
+            groups.append(cur)  # a section starts a chunk rather than closing one
+            cur = []
+        cur.append(unit)
+        following = units[i + 1] if i + 1 < len(units) else None
+        if _boundary_after(src.text, unit, following, unit.end - cur[0].start, cfg):
+            groups.append(cur)
+            cur = []
+    if cur:
+        groups.append(cur)
 
     chunks: list[Chunk] = []
     seen: Counter[str] = Counter()
-    for ordinal, (start, end) in enumerate(spans):
+    cursor = 0
+    for ordinal, group in enumerate(groups):
+        start, end = group[0].start, group[-1].end
         body = src.text[start:end]
-        h = text_hash(body)
+        # The heading path at the chunk's first unit that is not a heading (its own headings
+        # included): the titles a reader would see above the chunk's text.
+        anchor = next((u.start for u in group if u.kind != "heading"), group[-1].start)
+        while cursor + 1 < len(section_at) and section_at[cursor + 1][0] <= anchor:
+            cursor += 1
+        section = section_at[cursor][1] if section_at and section_at[cursor][0] <= anchor else ""
+        rel = [replace(u, start=u.start - start, end=u.end - start) for u in group]
+        h = text_hash(f"{section}\0{body}\0{encode_units(rel)}")  # all the model sees
         occurrence = seen[h]
         seen[h] += 1
         chunks.append(
@@ -54,39 +76,48 @@ def chunk_source(src: SourceText, config: ChunkingSettings | None = None) -> lis
                 text_hash=h,
                 ordinal=ordinal,
                 page=src.page_at(start),
+                section=section,
+                units=rel,
             )
         )
     return chunks
 
 
-def _boundary_after(sent: Span, length: int, cfg: ChunkingSettings) -> bool:
-    if length < cfg.min_chars:
+def _boundary_after(
+    text: str, unit: Unit, following: Unit | None, length: int, cfg: ChunkingSettings
+) -> bool:
+    if length < cfg.min_chars or unit.kind == "heading":
         return False
-    cut = zlib.crc32(sent.text.encode())
-    if sent.paragraph_end:
+    if following is not None and following.kind == "code" and text[unit.end - 1] == ":":
+        return False  # "... is created by:" stays with its code
+    cut = zlib.crc32(text[unit.start : unit.end].encode())
+    if unit.block_end:
         # Paragraph ends are natural boundaries; half of them cut early to keep chunks short.
         return length >= cfg.target_chars or cut % 2 == 0
     return cut % cfg.cut_every == 0
 
 
-def _pieces(sentences: list[Span], max_chars: int) -> list[Span]:
-    """Sentences, with any longer than ``max_chars`` cut at whitespace into pieces."""
-    out: list[Span] = []
-    for s in sentences:
-        if len(s.text) <= max_chars:
-            out.append(s)
+def _pieces(text: str, units: list[Unit], max_chars: int) -> list[Unit]:
+    """Units, with any longer than ``max_chars`` cut at line breaks or spaces into pieces."""
+    out: list[Unit] = []
+    for u in units:
+        if u.end - u.start <= max_chars:
+            out.append(u)
             continue
-        pos = 0
-        while pos < len(s.text):
-            cut = len(s.text)
+        pos = u.start
+        while pos < u.end:
+            cut = u.end
             if cut - pos > max_chars:
-                space = s.text.rfind(" ", pos + 1, pos + max_chars)
-                cut = space if space > pos else pos + max_chars
-            piece = s.text[pos:cut]
-            lead = len(piece) - len(piece.lstrip())
-            piece = piece.strip()
-            if piece:
-                a = s.start + pos + lead
-                out.append(Span(a, a + len(piece), piece, s.paragraph_end and cut == len(s.text)))
+                window = text[pos + 1 : pos + max_chars]
+                at = window.rfind("\n") if u.kind != "text" else -1
+                at = at if at > 0 else window.rfind(" ")
+                cut = pos + 1 + at if at > 0 else pos + max_chars
+            a, b = pos, cut
+            while a < b and text[a].isspace():
+                a += 1
+            while b > a and text[b - 1].isspace():
+                b -= 1
+            if b > a:
+                out.append(Unit(a, b, u.kind, u.block_end and cut == u.end))
             pos = cut
     return out

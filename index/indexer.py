@@ -26,12 +26,12 @@ from index.chunking import chunk_source
 from index.lexical import refresh_lexical
 from index.loaders import discover, load_bytes, read_source_bytes, relative_name
 from index.lock import IndexLease, IndexLock, NoLease, lock_path
-from index.sentence_vectors import sentence_spans
+from index.sentence_vectors import unit_spans
 from index.store import Store, generation_of
 
 # Bump when loading or chunking changes what a file turns into: unchanged files are re-chunked
 # (their unchanged chunk texts still reuse stored vectors).
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"  # 3: structure-aware loaders, units and heading paths
 
 
 @dataclass
@@ -247,17 +247,18 @@ def _apply(group: list[_Plan], run: _Run) -> None:
             vectors[c.text_hash] = reusable[old]
             if old in reusable_sv:
                 sentence_blobs[c.text_hash] = reusable_sv[old]
-    to_embed = list({c.text_hash: c.text for c in fresh if c.text_hash not in vectors}.items())
+    to_embed = list({c.text_hash: c for c in fresh if c.text_hash not in vectors}.items())
     # Longest first, as sentence-transformers orders one call: batches of similar lengths
     # waste little on padding, even though the group is embedded in several calls.
-    to_embed.sort(key=lambda item: -len(item[1]))
+    to_embed.sort(key=lambda item: -len(item[1].text))
     step = run.batches.embed_batch
     for i in range(0, len(to_embed), step):
         part = to_embed[i : i + step]
         state.source = group[0].source
-        texts = [text for _h, text in part]
+        texts = [chunk.embed_text() for _h, chunk in part]
         if pooled is not None:
-            chunk_vectors, sentence_arrays = pooled(texts, [sentence_spans(t) for t in texts])
+            spans = [unit_spans(chunk) for _h, chunk in part]
+            chunk_vectors, sentence_arrays = pooled(texts, spans)
             for (h, _text), arr in zip(part, sentence_arrays, strict=True):
                 sentence_blobs[h] = sentence_vectors.encode(arr)
         else:

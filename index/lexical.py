@@ -117,7 +117,7 @@ def refresh_lexical(store: Store, store_dir: Path, generation: str) -> LexicalIn
     cached = LexicalIndex.load(folder)
     if cached is not None and cached.generation == generation:
         return cached
-    built = LexicalIndex.build(((c.id, c.text) for c in store.iter_chunks()), generation)
+    built = LexicalIndex.build(((c.id, c.embed_text()) for c in store.iter_chunks()), generation)
     # A read-only store still answers; the index is then rebuilt in memory next time.
     with contextlib.suppress(OSError):
         built.save(folder)

@@ -16,7 +16,9 @@ import stat
 from pathlib import Path
 
 from core.errors import SourceError
-from core.types import SourceText
+from core.types import Block, BlockKind, SourceText
+from index.html import html_to_blocks
+from index.structure import text_blocks
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".text"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -119,13 +121,18 @@ def load_bytes(rel: str, data: bytes) -> SourceText:
     suffix = Path(rel).suffix.lower()
     if suffix in TEXT_SUFFIXES:
         text, encoding = decode_text(rel, data)
-        title = _first_line(text)
         kind = "markdown" if "m" in suffix else "text"
-        return _checked(SourceText(rel, text, kind, title, encoding))
+        blocks = text_blocks(text, markdown=kind == "markdown")
+        heading = next((b for b in blocks if b.kind == "heading"), None)
+        first = heading if kind == "markdown" and heading else (blocks[0] if blocks else None)
+        title = " ".join(text[first.start : first.end].split())[:120] if first else ""
+        return _checked(SourceText(rel, text, kind, title, encoding, blocks=blocks))
     if suffix in HTML_SUFFIXES:
         html, encoding = decode_text(rel, data)
-        title, text = html_to_text(html)
-        return _checked(SourceText(rel, text, "html", title or _first_line(text), encoding))
+        title, text, blocks = html_to_blocks(html)
+        return _checked(
+            SourceText(rel, text, "html", title or _first_line(text), encoding, blocks=blocks)
+        )
     if suffix == ".pdf":
         return _checked(_load_pdf(rel, data))
     if suffix == ".docx":
@@ -202,49 +209,6 @@ def _western(data: bytes) -> tuple[str, str] | None:
     return text, "cp1252" if uses_c1 else "iso-8859-1"
 
 
-_BLOCK_TAGS = {
-    "p", "div", "section", "article", "header", "footer", "li", "ul", "ol", "table", "tr",
-    "h1", "h2", "h3", "h4", "h5", "h6", "br", "blockquote", "pre", "main", "aside", "dd", "dt",
-    "figcaption", "td", "th",
-}  # fmt: skip
-
-
-def html_to_text(html: str) -> tuple[str, str]:
-    """Return the title and main text of an HTML page: no markup, scripts, styles or navigation."""
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(
-        [
-            "script",
-            "style",
-            "noscript",
-            "template",
-            "svg",
-            "nav",
-            "head",
-            "iframe",
-            "form",
-            "button",
-            "object",
-            "embed",
-            "canvas",
-        ]
-    ):
-        tag.decompose()
-    # The main text: <main> when the page marks it, a lone <article>, else the whole body.
-    articles = soup.find_all("article")
-    body = soup.find("main") or (articles[0] if len(articles) == 1 else None) or soup.body or soup
-    for tag in body.find_all(_BLOCK_TAGS):
-        tag.insert_before("\n")
-        tag.insert_after("\n")
-    raw = body.get_text("")
-    lines = [re.sub(r"[ \t\f\v\u00a0]+", " ", line).strip() for line in raw.splitlines()]
-    text = "\n".join(line for line in lines if line)
-    return title, text
-
-
 def _load_pdf(rel: str, data: bytes) -> SourceText:
     from pypdf import PdfReader
 
@@ -288,17 +252,50 @@ def _load_pdf(rel: str, data: bytes) -> SourceText:
 
 
 def _load_docx(rel: str, data: bytes) -> SourceText:
+    """Paragraphs in order; "Heading N" and "Title" styles are headings, list styles items."""
     from docx import Document as DocxDocument
 
     try:
         doc = DocxDocument(io.BytesIO(data))
-        lines = [p.text.strip() for p in doc.paragraphs]
+        pieces: list[tuple[str, BlockKind, int]] = []
+        for para in doc.paragraphs:
+            text = " ".join(para.text.split())
+            style = (para.style.name if para.style is not None else "") or ""
+            level = _docx_heading_level(style)
+            pieces.append((text, "heading" if level else "text", level))
         for table in doc.tables:
             for row in table.rows:
-                lines.append(" | ".join(cell.text.strip() for cell in row.cells))
+                cells = [" ".join(cell.text.split()) for cell in row.cells]
+                pieces.append((" | ".join(c for c in cells if c), "row", 0))
         title = doc.core_properties.title
     except Exception as exc:
         why = f"{exc.__class__.__name__}: {exc}"
         raise SourceError(rel, f"corrupt or unreadable DOCX ({why})") from exc
-    text = "\n".join(line for line in lines if line)
-    return SourceText(rel, text, "docx", title or _first_line(text), "docx")
+    text, blocks = _join_blocks(pieces)
+    first = blocks[0] if blocks else None
+    fallback = text[first.start : first.end][:120] if first else ""
+    return SourceText(rel, text, "docx", title or fallback, "docx", blocks=blocks)
+
+
+def _docx_heading_level(style: str) -> int:
+    if style == "Title":
+        return 1
+    match = re.fullmatch(r"Heading (\d)", style)
+    return int(match.group(1)) if match else 0
+
+
+def _join_blocks(pieces: list[tuple[str, BlockKind, int]]) -> tuple[str, list[Block]]:
+    """Join block texts with blank lines, recording each block's offsets."""
+    parts: list[str] = []
+    blocks: list[Block] = []
+    pos = 0
+    for text, kind, level in pieces:
+        if not text:
+            continue
+        if parts:
+            parts.append("\n\n")
+            pos += 2
+        parts.append(text)
+        blocks.append(Block(pos, pos + len(text), kind, level))
+        pos += len(text)
+    return "".join(parts), blocks

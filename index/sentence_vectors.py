@@ -15,15 +15,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from index.text import split_sentences
+from core.types import Chunk
 
 # Stored in the vectors' record so a change of pooling or encoding is never read as valid.
-FORMAT = "late-mean-int8-v1"
+FORMAT = "late-mean-int8-v2"  # v2: one vector per unit of the chunk (index.structure)
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text``, as the answerer splits them."""
-    return [(s.start, s.start + len(s.text)) for s in split_sentences(text)]
+def unit_spans(chunk: Chunk) -> list[tuple[int, int]]:
+    """Spans of the chunk's units in :meth:`Chunk.embed_text` (what the model reads)."""
+    shift = len(chunk.embed_text()) - len(chunk.text)
+    return [(u.start + shift, u.end + shift) for u in chunk.units]
 
 
 def pool_spans(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 
 import Stemmer
@@ -18,88 +16,66 @@ _ABBREVIATIONS = frozenset(
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace.
 _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 _WORD_BEFORE = re.compile(r"(\S+)$")
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A piece of text at ``[start, end)`` of the text it was cut from."""
-
-    start: int
-    end: int
-    text: str
-    paragraph_end: bool = False
+_BEFORE_NAME = frozenset("in of from with within into to for by on at using than and or".split())
+_LONGEST_QUOTE = 600
 
 
 def is_abbreviation(text: str, dot: int) -> bool:
     """True when the period at ``dot`` closes an abbreviation or an initial, not a sentence."""
-    match = _WORD_BEFORE.search(text, 0, dot)
+    match = _WORD_BEFORE.search(text, max(0, dot - 80), dot)
     if not match:
         return False
     word = match.group(1).lstrip("(\"'“‘[").lower()
     if word in _ABBREVIATIONS:
         return True
-    # Initials ("J." in "John J. Smith", "U.S."): one letter, possibly dotted sequences.
-    return bool(re.fullmatch(r"(?:[a-z]\.)*[a-z]", word))
+    # Initials ("J." in "John J. Smith", "U.S."): one letter, possibly dotted sequences...
+    if not re.fullmatch(r"(?:[a-z]\.)*[a-z]", word):
+        return False
+    # ...but not a one-letter name after a preposition: "data read into R. The next".
+    before = _WORD_BEFORE.search(text, max(0, match.start() - 40), match.start() - 1)
+    return not (len(word) == 1 and before and before.group(1).lower() in _BEFORE_NAME)
 
 
 def _inside_quote(text: str, start: int, end: int) -> bool:
-    """True when ``text[start:end]`` opens a quotation it does not close."""
-    piece = text[start:end]
+    """True when ``text[start:end]`` opens a quotation it does not close.
+
+    An escaped quote (a backslash before it, in code) opens nothing, and a quotation still
+    open after a few hundred characters was a stray mark, not a quotation.
+    """
+    if end - start > _LONGEST_QUOTE:
+        return False
+    piece = text[start:end].replace('\\"', "")
     return piece.count("“") > piece.count("”") or piece.count('"') % 2 == 1
 
 
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
-    """Split ``text[start:end]`` into sentences with absolute offsets.
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentences of the prose ``text[start:end]`` as absolute ``(start, end)`` offsets.
 
-    Newlines end a sentence too (news lines, headings, list items). Leading and trailing
-    whitespace is excluded from each span, so ``text[s.start:s.end] == s.text`` always.
-
-    Args:
-        text: The whole text.
-        start: Where to begin.
-        end: Where to stop (default: end of text).
-
-    Returns:
-        Sentences in order; ``paragraph_end`` marks the last sentence before a line break.
-
+    The span is one paragraph: a line break inside it is whitespace (a wrapped line), not a
+    sentence end. Spans exclude surrounding whitespace.
     """
     end = len(text) if end is None else end
-    spans: list[Span] = []
-    for line_start, line_end, para_end in _lines(text, start, end):
-        pos = line_start
-        for m in _END.finditer(text, line_start, line_end):
-            dot = m.start()
-            if text[dot] == "." and is_abbreviation(text, dot):
-                continue
-            if _inside_quote(text, pos, m.end()):
-                continue  # “We are disappointed. We will appeal,” he said. is one sentence
-            _emit(text, pos, m.end(), spans, False)
-            pos = m.end()
-        _emit(text, pos, line_end, spans, para_end)
+    spans: list[tuple[int, int]] = []
+    pos = start
+    for m in _END.finditer(text, start, end):
+        dot = m.start()
+        if text[dot] == "." and is_abbreviation(text, dot):
+            continue
+        if _inside_quote(text, pos, m.end()):
+            continue  # “We are disappointed. We will appeal,” he said. is one sentence
+        _emit(text, pos, m.end(), spans)
+        pos = m.end()
+    _emit(text, pos, end, spans)
     return spans
 
 
-def _lines(text: str, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
-    pos = start
-    while pos < end:
-        nl = text.find("\n", pos, end)
-        if nl == -1:
-            yield pos, end, True
-            return
-        yield pos, nl, True
-        pos = nl + 1
-
-
-def _emit(text: str, a: int, b: int, out: list[Span], para_end: bool) -> None:
+def _emit(text: str, a: int, b: int, out: list[tuple[int, int]]) -> None:
     while a < b and text[a].isspace():
         a += 1
     while b > a and text[b - 1].isspace():
         b -= 1
     if b > a:
-        out.append(Span(a, b, text[a:b], para_end))
-    elif para_end and out:
-        last = out[-1]
-        out[-1] = Span(last.start, last.end, last.text, True)
+        out.append((a, b))
 
 
 STOPWORDS = frozenset(

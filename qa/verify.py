@@ -16,7 +16,7 @@ from typing import Protocol
 
 from core.errors import SourceError
 from core.types import Answer, Citation, ScoredChunk, SourceText
-from index.text import split_sentences
+from index.structure import chunk_units
 
 _WS = re.compile(r"\s+")
 _TRANSLATE = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
@@ -104,8 +104,12 @@ def locate(quote: str, hit: ScoredChunk) -> tuple[Citation | None, str]:
     if pos < 0:
         return None, "is not in passage"
     start, end = index[pos], index[pos + len(q) - 1] + 1
-    for sent in split_sentences(chunk.text):
-        if sent.start < end and start < sent.end and _INSTRUCTION.search(sent.text):
+    for unit in chunk_units(chunk):
+        if (
+            unit.start < end
+            and start < unit.end
+            and _INSTRUCTION.search(chunk.text[unit.start : unit.end])
+        ):
             return None, "copies text that gives instructions, in passage"
     return (
         Citation(
@@ -116,6 +120,7 @@ def locate(quote: str, hit: ScoredChunk) -> tuple[Citation | None, str]:
             end=chunk.start + end,
             score=round(hit.score, 4),
             page=chunk.page,
+            section=chunk.section or None,
             chunk_id=chunk.id,
         ),
         "",

@@ -46,6 +46,12 @@ def register(sub: Any, add_paths: Callable[[argparse.ArgumentParser], None]) -> 
     p = sub.add_parser("answers", help="score answers on a question file (seeds_dev.jsonl format)")
     p.add_argument("--questions", type=Path, required=True)
     add_paths(p)
+    p.add_argument(
+        "--baseline",
+        choices=answers.BASELINES,
+        help="also score a baseline on the same sources and questions and print it beside: "
+        "naive = the single most similar MiniLM sentence, never refusing",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_answers)
 
@@ -81,17 +87,28 @@ def cmd_retrieval(args: argparse.Namespace) -> int:
 def cmd_answers(args: argparse.Namespace) -> int:
     """``qa eval answers``: index the sources, ask every question, print the scores and misses."""
     with progress_bar(sys.stderr, quiet=args.json) as progress:
-        result, report = answers.run_answers(service_from(args), args.questions, progress)
+        result, report = answers.run_answers(
+            service_from(args), args.questions, progress, baseline=args.baseline
+        )
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False))
         return 0
     print_failures(report)
+    base = result.baseline
+    if base is not None:
+        print(f"{'':22} {'project':>8} {result.baseline_name:>8}")
     for key in ("answerable_accuracy", "refusal_accuracy", "exact_quote_rate", "citation_accuracy"):
-        value = getattr(result, key)
-        print(f"{key:22} {'n/a' if value is None else f'{value:.1%}'}")
+        line = f"{key:22} {_percent(getattr(result, key)):>8}"
+        if base is not None:
+            line += f" {_percent(getattr(base, key)):>8}"
+        print(line)
     for miss in result.misses:
         print(f"miss {miss.id}: {miss.q} -> {miss.why}")
     return 0
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def cmd_squad(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import pytest
 
 from core.errors import ConfigError
 from index.embeddings import LocalEmbeddings
-from index.sentence_vectors import sentence_spans
+from index.text import sentence_spans
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,9 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from index import sentence_vectors as sv
-from index.text import split_sentences
+from core.types import SourceText
+from index.chunking import chunk_source
+from index.text import sentence_spans
 
 
 def test_pack_and_unpack_keep_direction() -> None:
@@ -37,11 +39,14 @@ def test_pooling_averages_the_tokens_inside_each_span() -> None:
     assert not pooled[2].any()  # no tokens (past the model's length limit): zero row
 
 
-def test_spans_are_the_answerers_sentences() -> None:
-    text = "Dr. Smith arrived. “We are done. Truly,” she said.\nNext line here."
-    spans = sv.sentence_spans(text)
-    assert [text[a:b] for a, b in spans] == [s.text for s in split_sentences(text)]
-    assert len(spans) == 3
+def test_spans_are_the_answerers_units_in_the_embedded_text() -> None:
+    text = "Arrivals\n\nDr. Smith arrived. “We are done. Truly,” she said.\n\nNext line here."
+    (chunk,) = chunk_source(SourceText("a.md", text, "text"))
+    assert chunk.section == "Arrivals"
+    embedded = chunk.embed_text()
+    pieces = [embedded[a:b] for a, b in sv.unit_spans(chunk)]
+    assert pieces == [chunk.text[u.start : u.end] for u in chunk.units]
+    assert pieces == ["Arrivals", "Dr. Smith arrived.", "“We are done. Truly,” she said.", "Next line here."]
 
 
 class PoolingFake(DeterministicFakeEmbedding):
@@ -107,7 +112,7 @@ def test_packaged_model_pools_sentences_in_the_chunk_pass(real_embeddings) -> No
         "The court ruled on Tuesday. Former acting commissioner Melanie Krause resigned over "
         "the data-sharing agreement. The weather in the capital was mild."
     )
-    spans = sv.sentence_spans(text)
+    spans = sentence_spans(text)
     chunk_vectors, sentences = real_embeddings.embed_with_sentences([text], [spans])
     assert np.allclose(chunk_vectors[0], real_embeddings.embed_documents([text])[0], atol=1e-5)
     assert sentences[0].shape == (3, len(chunk_vectors[0]))

@@ -1,0 +1,245 @@
+"""The structure of a text: its blocks, and the units (sentences, headings, code) quoted from them.
+
+Blocks are paragraphs, headings, list items, code blocks and table rows.
+
+HTML, PDF and DOCX loaders know their structure and hand blocks over. Plain text and Markdown
+keep the file's own text (offsets must match ``read_text``), so their blocks are found here:
+Markdown through markdown-it-py's block parser, plain text from blank lines, list markers,
+underlined or lone short lines (headings) and indentation (code). A line break inside a
+hard-wrapped paragraph is whitespace, not a sentence end, as a reader takes it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from core.types import Block, Chunk, SourceText, Unit
+from index.text import sentence_spans
+
+_LIST_ITEM = re.compile(r"\s*(?:[-*+•‣◦–]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+\S")
+_UNDERLINE = re.compile(r"\s*([=\-~^*#+_])\1{2,}\s*")
+_TERMINAL = re.compile(r"[.!?…:;,\"'”’)\]]\s*$")
+_NUMBERED_HEADING = re.compile(r"(?:\d+\.)*\d+\.?\s+[A-Z]")
+# Wrapped text has lines of about this width; longer lines are whole paragraphs.
+_WRAP_WIDTH = 100
+
+
+def structure_of(src: SourceText) -> list[Block]:
+    """The blocks of a source: the loader's, else found in the text."""
+    if src.blocks:
+        return src.blocks
+    return text_blocks(src.text, markdown=src.kind == "markdown")
+
+
+def units_of(text: str, blocks: list[Block]) -> list[Unit]:
+    """The quotable units of ``blocks`` (absolute offsets into ``text``), in order."""
+    units: list[Unit] = []
+    for block in blocks:
+        if block.kind != "text":
+            units.append(Unit(block.start, block.end, block.kind, True))
+            continue
+        spans = sentence_spans(text, block.start, block.end)
+        for i, (a, b) in enumerate(spans):
+            units.append(Unit(a, b, "text", i == len(spans) - 1))
+    return units
+
+
+def split_units(text: str) -> list[Unit]:
+    """Units of a raw text whose structure is not known (e.g. an old store's chunk)."""
+    return units_of(text, text_blocks(text, markdown=False))
+
+
+def chunk_units(chunk: Chunk) -> list[Unit]:
+    """A chunk's units (chunk-relative): stored with it, or found in its text."""
+    return chunk.units or split_units(chunk.text)
+
+
+def heading_paths(text: str, blocks: list[Block]) -> Iterator[tuple[Block, str]]:
+    """Each block with the heading path in effect at it (' › '-joined, the block's own included)."""
+    stack: list[tuple[int, str]] = []
+    for block in blocks:
+        if block.kind == "heading" or block.level:
+            level = block.level or 1
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            title = " ".join(text[block.start : block.end].split())[:160]
+            stack.append((level, title))
+        yield block, " › ".join(t for _, t in stack)
+
+
+# plain text ------------------------------------------------------------------------------------
+def text_blocks(text: str, *, markdown: bool = False) -> list[Block]:
+    """Blocks of a plain-text or Markdown file; offsets are the file's own."""
+    if markdown:
+        return _markdown_blocks(text)
+    blocks: list[Block] = []
+    regions = list(_regions(text, 0, len(text)))
+    for n, lines in enumerate(regions):
+        after_colon = (
+            n > 0 and text[regions[n - 1][-1][0] : regions[n - 1][-1][1]].rstrip()[-1:] == ":"
+        )
+        blocks.extend(
+            _region_blocks(text, lines, last=n == len(regions) - 1, after_colon=after_colon)
+        )
+    return blocks
+
+
+Line = tuple[int, int]  # start, end (no newline) of a non-blank line
+
+
+def _regions(text: str, start: int, end: int) -> Iterator[list[Line]]:
+    """Runs of non-blank lines (blank-line separated)."""
+    region: list[Line] = []
+    pos = start
+    while pos <= end:
+        nl = text.find("\n", pos, end)
+        stop = end if nl == -1 else nl
+        if text[pos:stop].strip():
+            region.append((pos, stop))
+        elif region:
+            yield region
+            region = []
+        if nl == -1:
+            break
+        pos = nl + 1
+    if region:
+        yield region
+
+
+def _trim(text: str, a: int, b: int) -> tuple[int, int]:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return a, b
+
+
+def _indent(text: str, line: Line) -> int:
+    raw = text[line[0] : line[1]]
+    return len(raw.expandtabs(4)) - len(raw.expandtabs(4).lstrip())
+
+
+def _region_blocks(
+    text: str, lines: list[Line], *, last: bool, after_colon: bool = False
+) -> list[Block]:
+    out: list[Block] = []
+    # Setext / reStructuredText headings: a line underlined with = - ~ ...
+    if len(lines) >= 2 and _UNDERLINE.fullmatch(text[lines[1][0] : lines[1][1]]):
+        char = text[lines[1][0] : lines[1][1]].strip()[0]
+        a, b = _trim(text, *lines[0])
+        out.append(Block(a, b, "heading", {"=": 1, "-": 2}.get(char, 3)))
+        rest = lines[2:]
+        return out + (_region_blocks(text, rest, last=last) if rest else [])
+    if len(lines) >= 2 and _UNDERLINE.fullmatch(text[lines[0][0] : lines[0][1]]):
+        return _region_blocks(text, lines[1:], last=last)  # an over-line (===== Title =====)
+    indented = all(_indent(text, line) >= 4 for line in lines)
+    if indented and (after_colon or _looks_like_code(text, lines)):
+        a, _ = _trim(text, *lines[0])
+        return [Block(a, _trim(text, *lines[-1])[1], "code")]
+    if len(lines) == 1 and not last and _looks_like_heading(text[lines[0][0] : lines[0][1]]):
+        a, b = _trim(text, *lines[0])
+        if _NUMBERED_HEADING.match(text[a:b]):
+            return [Block(a, b, "heading", _numbered_level(text[a:b]))]
+        # A lone short line may be a title or a dateline, a byline, a label: it heads the
+        # section (level 1) but stays quotable text, since plain text cannot say which it is.
+        return [Block(a, b, "text", 1)]
+    widths = [b - a for a, b in lines]
+    wrapped = len(lines) >= 2 and max(widths) <= _WRAP_WIDTH
+    group: list[Line] = []
+    for line in lines:
+        starts_item = bool(_LIST_ITEM.match(text[line[0] : line[1]]))
+        if group and (starts_item or not _soft_break(text, group[-1], line, wrapped, widths)):
+            out.append(_text_block(text, group))
+            group = []
+        group.append(line)
+    if group:
+        out.append(_text_block(text, group))
+    return out
+
+
+def _soft_break(text: str, prev: Line, line: Line, wrapped: bool, widths: list[int]) -> bool:
+    """Whether the line break between ``prev`` and ``line`` is a wrap inside one paragraph."""
+    if not wrapped:
+        return False  # long lines are paragraphs each (one paragraph a line)
+    prev_text = text[prev[0] : prev[1]].rstrip()
+    short = len(prev_text) < 0.6 * max(widths)
+    if short and _TERMINAL.search(prev_text):
+        return False  # the short last line of a paragraph
+    return not (_indent(text, line) >= 4 and prev_text.endswith(":"))  # code after "...:"
+
+
+def _text_block(text: str, group: list[Line]) -> Block:
+    a, _ = _trim(text, *group[0])
+    _, b = _trim(text, *group[-1])
+    return Block(a, b, "text")
+
+
+def _looks_like_heading(line: str) -> bool:
+    words = line.split()
+    if not words or len(line.strip()) > 80 or len(words) > 12:
+        return False
+    if _LIST_ITEM.match(line) and not _NUMBERED_HEADING.match(line.strip()):
+        return False
+    return not _TERMINAL.search(line) and any(ch.isalpha() for ch in line)
+
+
+def _numbered_level(title: str) -> int:
+    match = re.match(r"((?:\d+\.)*\d+)\.?\s", title)
+    return match.group(1).count(".") + 1 if match else 1
+
+
+def _looks_like_code(text: str, lines: list[Line]) -> bool:
+    body = "\n".join(text[a:b] for a, b in lines)
+    return bool(re.search(r"[{}();=<>\[\]$]|^\s*#", body, re.MULTILINE))
+
+
+# markdown --------------------------------------------------------------------------------------
+_FRONT_MATTER = re.compile(r"---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|$)", re.DOTALL)
+
+
+def _markdown_blocks(text: str) -> list[Block]:
+    from markdown_it import MarkdownIt
+
+    skip = 0
+    front = _FRONT_MATTER.match(text)
+    if front:
+        skip = text.count("\n", 0, front.end())  # YAML front matter is metadata, not content
+    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def line_span(first: int, last: int) -> tuple[int, int]:
+        a = line_starts[first]
+        b = line_starts[last] - 1 if last < len(line_starts) else len(text)
+        return _trim(text, a, max(a, b))
+
+    blocks: list[Block] = []
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    for i, tok in enumerate(tokens):
+        if tok.map is None or tok.map[0] < skip:
+            continue
+        first, last = tok.map
+        if tok.type == "heading_open":
+            a, b = line_span(first, first + 1)
+            content = tokens[i + 1].content
+            at = text.find(content, a, b) if content else -1
+            if at >= 0:
+                a, b = at, at + len(content)
+            blocks.append(Block(a, b, "heading", int(tok.tag[1])))
+        elif tok.type == "paragraph_open":
+            a, b = line_span(first, last)
+            content = tokens[i + 1].content
+            head = content.split("\n", 1)[0].strip()
+            at = text.find(head, a, b) if head else -1
+            blocks.append(Block(at if at >= 0 else a, b, "text"))
+        elif tok.type in ("fence", "code_block"):
+            inner = (first + 1, last - 1) if tok.type == "fence" else (first, last)
+            if inner[1] > inner[0]:
+                a, b = line_span(*inner)
+                if b > a:
+                    blocks.append(Block(a, b, "code"))
+        elif tok.type == "tr_open":
+            a, b = line_span(first, last)
+            if b > a and not re.fullmatch(r"[\s|:\-]+", text[a:b]):
+                blocks.append(Block(a, b, "row"))
+    blocks.sort(key=lambda blk: blk.start)
+    return [b for b in blocks if b.end > b.start]
