@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import os
 import re
 import stat
+import threading
 from pathlib import Path
 
 from core.errors import SourceError
@@ -210,45 +210,28 @@ def _western(data: bytes) -> tuple[str, str] | None:
 
 
 def _load_pdf(rel: str, data: bytes) -> SourceText:
-    from pypdf import PdfReader
+    """A PDF as a reader sees it (``index.pdf``): paragraphs joined, furniture dropped."""
+    from index.pdf import PdfPasswordError, extract_pdf
 
-    pypdf_log = logging.getLogger("pypdf")
-    level = pypdf_log.level
-    pypdf_log.setLevel(logging.ERROR)  # "EOF marker not found" and such: the error says it all
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            # An empty user password opens in any viewer, so it is indexed; others are refused.
-            try:
-                opened = bool(reader.decrypt(""))
-            except Exception:
-                opened = False
-            if not opened:
-                raise SourceError(
-                    rel,
-                    "PDF is encrypted (password protected); save an unencrypted copy to index it",
-                )
-        parts: list[str] = []
-        pages: list[tuple[int, int]] = []
-        pos = 0
-        for page in reader.pages:
-            page_text = _newlines(page.extract_text() or "").strip()
-            parts.append(page_text)
-            pages.append((pos, pos + len(page_text)))
-            pos += len(page_text) + 2  # pages are joined by a blank line
-        meta = reader.metadata
-        title = str(meta.title) if meta and meta.title else ""
-    except SourceError:
-        raise
+        with _PDFIUM:  # pdfium is not thread-safe; the app reads while it indexes
+            pdf = extract_pdf(data)
+    except PdfPasswordError as exc:
+        raise SourceError(
+            rel, "PDF is encrypted (password protected); save an unencrypted copy to index it"
+        ) from exc
     except Exception as exc:
-        why = f"{exc.__class__.__name__}: {exc}"
+        why = str(exc) if isinstance(exc, ValueError) else f"{exc.__class__.__name__}: {exc}"
         raise SourceError(rel, f"corrupt or unreadable PDF ({why})") from exc
-    finally:
-        pypdf_log.setLevel(level)
-    text = "\n\n".join(parts)
-    if text.count("\ufffd") > max(20, len(text) // 5):
+    if pdf.text.count("\ufffd") > max(20, len(pdf.text) // 5):
         raise SourceError(rel, "corrupt PDF: its text does not decode (unreadable characters)")
-    return SourceText(rel, text, "pdf", title or _first_line(text), "pdf", pages)
+    blocks = [Block(b.start, b.end, _PDF_KINDS.get(b.kind, "text"), b.level) for b in pdf.blocks]
+    title = pdf.title or _first_line(pdf.text)
+    return SourceText(rel, pdf.text, "pdf", title, "pdf", list(pdf.pages), blocks=blocks)
+
+
+_PDFIUM = threading.Lock()
+_PDF_KINDS: dict[str, BlockKind] = {"heading": "heading", "code": "code", "table_row": "row"}
 
 
 def _load_docx(rel: str, data: bytes) -> SourceText:

@@ -18,6 +18,7 @@ _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 _WORD_BEFORE = re.compile(r"(\S+)$")
 _BEFORE_NAME = frozenset("in of from with within into to for by on at using than and or".split())
 _LONGEST_QUOTE = 600
+_LOWER_NEXT = re.compile(r"\s+[a-z]")
 
 
 def is_abbreviation(text: str, dot: int) -> bool:
@@ -61,6 +62,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
         dot = m.start()
         if text[dot] == "." and is_abbreviation(text, dot):
             continue
+        if _LOWER_NEXT.match(text, m.end(), end):
+            continue  # 'the "excluded." prefix', "see ... for more": a sentence starts upper-case
         if _inside_quote(text, pos, m.end()):
             continue  # “We are disappointed. We will appeal,” he said. is one sentence
         _emit(text, pos, m.end(), spans)

@@ -98,10 +98,11 @@ def cmd_answers(args: argparse.Namespace) -> int:
     if base is not None:
         print(f"{'':22} {'project':>8} {result.baseline_name:>8}")
     for key in ("answerable_accuracy", "refusal_accuracy", "exact_quote_rate", "citation_accuracy"):
-        line = f"{key:22} {_percent(getattr(result, key)):>8}"
-        if base is not None:
-            line += f" {_percent(getattr(base, key)):>8}"
-        print(line)
+        value = _percent(getattr(result, key))
+        if base is None:
+            print(f"{key:22} {value}")
+        else:
+            print(f"{key:22} {value:>8} {_percent(getattr(base, key)):>8}")
     for miss in result.misses:
         print(f"miss {miss.id}: {miss.q} -> {miss.why}")
     return 0

@@ -61,6 +61,7 @@ class Candidate:
     score: float = 0.0
     terms: frozenset[str] = frozenset()
     section_terms: frozenset[str] = frozenset()
+    block_end: bool = True
     vector: np.ndarray | None = None
 
 
@@ -168,6 +169,7 @@ class ExtractiveAnswerer:
                         text,
                         terms=frozenset(tokenize(text)),
                         section_terms=section_terms,
+                        block_end=unit.block_end,
                         # A zero row means "not pooled" (cut off by the model's length limit).
                         vector=vector if vector is not None and vector.any() else None,
                     )
@@ -232,6 +234,13 @@ class ExtractiveAnswerer:
         first = typed[0] if wanted else best
         chosen = [first]
         covered = set(first.terms)
+        if _restates(first, q_terms):
+            # "Various variables decide where R puts its temporary folder." only says the
+            # question back; the sentence after it in the paragraph holds the answer.
+            after = _next_in_paragraph(first, cands)
+            if after is not None:
+                chosen.append(after)
+                covered |= after.terms
         for cand in cands:
             if len(chosen) >= cfg.max_quotes:
                 break
@@ -329,6 +338,19 @@ def _coverage(
     found = sum(lexical.idf(t) for t in q_terms & terms)
     found += 0.5 * sum(lexical.idf(t) for t in (q_terms & titles) - terms)
     return found / total if total else 0.0
+
+
+def _restates(cand: Candidate, q_terms: frozenset[str]) -> bool:
+    """The sentence is mostly the question's own words: it announces the answer, not gives it."""
+    new = cand.terms - q_terms
+    return bool(cand.terms) and len(new) <= len(cand.terms) / 3
+
+
+def _next_in_paragraph(cand: Candidate, cands: list[Candidate]) -> Candidate | None:
+    if cand.block_end:
+        return None
+    following = [c for c in cands if c.hit.chunk.id == cand.hit.chunk.id and c.start >= cand.end]
+    return min(following, key=lambda c: c.start, default=None)
 
 
 def _quotable(text: str, unit: Unit) -> bool:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from index import sentence_vectors as sv
 from core.types import SourceText
+from index import sentence_vectors as sv
 from index.chunking import chunk_source
 from index.text import sentence_spans
 
@@ -46,7 +46,12 @@ def test_spans_are_the_answerers_units_in_the_embedded_text() -> None:
     embedded = chunk.embed_text()
     pieces = [embedded[a:b] for a, b in sv.unit_spans(chunk)]
     assert pieces == [chunk.text[u.start : u.end] for u in chunk.units]
-    assert pieces == ["Arrivals", "Dr. Smith arrived.", "“We are done. Truly,” she said.", "Next line here."]
+    assert pieces == [
+        "Arrivals",
+        "Dr. Smith arrived.",
+        "“We are done. Truly,” she said.",
+        "Next line here.",
+    ]
 
 
 class PoolingFake(DeterministicFakeEmbedding):
@@ -67,9 +72,10 @@ class PoolingFake(DeterministicFakeEmbedding):
         return chunk_vectors, [s / np.linalg.norm(s, axis=1, keepdims=True) for s in sentences]
 
 
-def test_answers_use_stored_sentence_vectors(sources_dir, make_service) -> None:
+@pytest.mark.parametrize("rerank_top", [0, 3])
+def test_answers_use_stored_sentence_vectors(sources_dir, make_service, rerank_top) -> None:
     fake = PoolingFake(size=32)
-    service = make_service(sources_dir, fake)
+    service = make_service(sources_dir, fake, answering={"rerank_top": rerank_top})
     service.index()
     ids = [c.id for c in service.store.iter_chunks()]
     stored = service.engine.sentence_vectors(ids)
@@ -77,7 +83,11 @@ def test_answers_use_stored_sentence_vectors(sources_dir, make_service) -> None:
     fake.calls = 0
     answer = service.ask("Who resigned over the data-sharing agreement?")
     assert answer.citations or answer.related
-    assert fake.calls == 0  # no sentence was embedded at question time
+    # Only the leading sentences are embedded on their own at question time, once each.
+    assert (fake.calls == 0) if rerank_top == 0 else (0 < fake.calls <= rerank_top)
+    before = fake.calls
+    service.ask("Who resigned over the data-sharing agreement?")
+    assert fake.calls == before
 
 
 def test_stores_without_sentence_vectors_still_answer(sources_dir, make_service) -> None:

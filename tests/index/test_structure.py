@@ -1,4 +1,4 @@
-"""Blocks and units of plain text and Markdown: wraps joined, headings and lists apart, offsets kept."""
+"""Blocks and units of plain text and Markdown: wraps joined, headings and lists apart."""
 
 from __future__ import annotations
 
