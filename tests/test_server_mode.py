@@ -138,7 +138,14 @@ def test_second_instance_answers_from_the_server(
 
     store_c = tmp_path / "store-c"
     lexical_only = _service(shared_sources, store_c, chroma_url, retriever="bm25")
-    _assert_exact_quotes(lexical_only.ask("What did Judge Friedrich deny?"), shared_sources)
+    found = lexical_only.ask("What did Judge Friedrich deny?")
+    # The fake model's vectors are noise, so whether it answers or refuses is not the point
+    # here: the passages come from BM25 over the server's chunks, quoted exactly.
+    shown = found.citations or found.related
+    assert any("Friedrich denied" in c.quote for c in shown)
+    for cit in shown:
+        text = (shared_sources / cit.source).read_text(encoding="utf-8")
+        assert cit.verified and text[cit.start : cit.end] == cit.quote
     cached = LexicalIndex.load(lexical_dir(store_c))
     assert cached is not None
     assert cached.generation == writer.store.generation()

@@ -96,6 +96,8 @@ def print_answer(answer: Answer) -> None:
     for cit in answer.citations:
         page = f", page {cit.page}" if cit.page else ""
         print(f"\n[{cit.n}] {cit.source}:{cit.start}-{cit.end}{page} (score {cit.score:.2f})")
+        if cit.section:
+            print(f"    {cit.section}")
         print(f'    "{cit.quote}"')
     if answer.refused and answer.related:
         print("\nRelated passages (not an answer):")

@@ -63,6 +63,12 @@ def test_md_text_and_citation_label_show_names_literally() -> None:
     )
     label = citation_label(cit(2, source="a_b.pdf", page=3))
     assert label == "\\[2\\] a\\_b.pdf, page 3"
+    with_section = cit(2, source="R-data.pdf", page=9).model_copy(
+        update={"section": "2 Spreadsheet-like data › 2.2 *Fixed*-width"}
+    )
+    assert citation_label(with_section) == (
+        "\\[2\\] R\\-data.pdf › 2 Spreadsheet\\-like data › 2.2 \\*Fixed\\*\\-width, page 9"
+    )
 
 
 def test_whole_source_view_escapes_and_scroll_script_has_no_document_text() -> None:
