@@ -71,9 +71,10 @@ def run_index(service: QAService) -> bool:
 def upload_and_index(service: QAService, uploads: list, replace: bool) -> None:
     """Save every uploaded file, index once, remember what happened to each file."""
     results = []
+    batch: set[str] = set()  # two files of one name in one upload are both kept
     for up in uploads:
         try:
-            name, action = service.save_upload(up.name, up.getvalue(), replace=replace)
+            name, action = service.save_upload(up.name, up.getvalue(), replace=replace, batch=batch)
             results.append(f"{name}: {action}")
         except QAError as exc:
             results.append(f"{up.name}: refused ({exc})")
@@ -112,7 +113,8 @@ def sidebar(service: QAService, rows: list[SourceRow]) -> None:
         names = [r.source for r in rows if not r.status.startswith("removed")]
         if names:
             victim = st.selectbox("Remove a source", ["—", *names])
-            if victim != "—" and st.button(f"Remove {victim}", width="stretch", disabled=busy):
+            label = f"Remove {md_text(victim)}"
+            if victim != "—" and st.button(label, width="stretch", disabled=busy):
                 try:
                     service.delete_source(victim)
                     st.session_state.upload_results = [f"{victim}: removed"]

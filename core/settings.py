@@ -111,8 +111,14 @@ class Settings(BaseSettings):
     store: Path = Field(Path(".qa"), description="Folder holding the index (Chroma + lexical).")
     chroma_url: str | None = Field(None, description="Chroma server URL; unset means embedded.")
     retriever: RetrieverMode = "hybrid"
-    top_k: int = Field(6, ge=1, le=50, description="Passages handed to the answerer.")
+    top_k: int = Field(8, ge=1, le=50, description="Passages handed to the answerer.")
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are refused.")
+    max_text_mb: float = Field(
+        10.0,
+        gt=0,
+        description="Files whose extracted text is longer (in millions of characters)"
+        " are refused: a small file can expand (a ZIP bomb in a DOCX).",
+    )
     lock_timeout: float = Field(
         0.0, ge=0, description="Seconds a second indexer waits for the lock before giving up."
     )
@@ -131,6 +137,11 @@ class Settings(BaseSettings):
     def max_bytes(self) -> int:
         """``max_file_mb`` in bytes."""
         return int(self.max_file_mb * 1_000_000)
+
+    @property
+    def max_text_chars(self) -> int:
+        """``max_text_mb`` in characters."""
+        return int(self.max_text_mb * 1_000_000)
 
     def cache_key(self) -> str:
         """A key that differs whenever any setting does, the secret included, without holding it.

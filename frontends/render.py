@@ -83,11 +83,18 @@ def _md_escape(text: str) -> str:
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!<>|~$:])")
+_AUTOLINK = re.compile(r"(?i)\bwww(?=\.)|@|\b(?:https?|ftp|mailto|file)(?=\\:)")
 
 
 def md_text(text: object) -> str:
-    """``text`` escaped for Streamlit Markdown (labels, captions, alerts): shown literally."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    """``text`` escaped for Streamlit Markdown (labels, captions, alerts): shown literally.
+
+    Markdown and KaTeX syntax is backslash-escaped, ``&`` becomes ``&amp;`` (so ``&lt;`` stays
+    as typed), and the places GitHub-flavoured Markdown would turn into a link (``www.``,
+    ``scheme://``, ``user@host``) get a zero-width space: they read the same and link nowhere.
+    """
+    escaped = _MD_SPECIAL.sub(r"\\\1", str(text).replace("&", "&amp;"))
+    return _AUTOLINK.sub("\\g<0>\u200b", escaped)
 
 
 def citation_label(cit: Citation) -> str:

@@ -24,7 +24,13 @@ from core.types import Chunk, IndexReport, SourceFailure, SourceRecord, SourceTe
 from index import sentence_vectors
 from index.chunking import chunk_source
 from index.lexical import refresh_lexical
-from index.loaders import discover, load_bytes, read_source_bytes, relative_name
+from index.loaders import (
+    MAX_TEXT_CHARS,
+    discover,
+    load_bytes,
+    read_source_bytes,
+    relative_name,
+)
 from index.lock import IndexLease, IndexLock, NoLease, lock_path
 from index.sentence_vectors import unit_spans
 from index.store import Store, generation_of
@@ -50,6 +56,7 @@ def index_sources(
     store_dir: Path,
     *,
     max_bytes: int = 20_000_000,
+    max_chars: int = MAX_TEXT_CHARS,
     lock_timeout: float = 0.0,
     chunking: ChunkingSettings | None = None,
     batches: IndexingSettings | None = None,
@@ -64,6 +71,7 @@ def index_sources(
         embeddings: Model used for new chunks.
         store_dir: Local folder for the lock and the lexical cache.
         max_bytes: Files larger than this fail with a clear error.
+        max_chars: Files whose extracted text is longer fail with a clear error.
         lock_timeout: Seconds to wait for another indexer to finish.
         chunking: Chunk sizes.
         batches: Group and batch sizes.
@@ -101,7 +109,8 @@ def index_sources(
         for path in files:
             rel = relative_name(path, sources_dir)
             state.source = rel
-            plan = _plan_file(path, sources_dir, records.get(rel), max_bytes, chunking, report)
+            limits = (max_bytes, max_chars)
+            plan = _plan_file(path, sources_dir, records.get(rel), limits, chunking, report)
             if plan is not None:
                 if origin is not None:
                     plan.record = plan.record.model_copy(update={"origin": origin})
@@ -174,12 +183,13 @@ def _plan_file(
     path: Path,
     root: Path,
     record: SourceRecord | None,
-    max_bytes: int,
+    limits: tuple[int, int],
     chunking: ChunkingSettings | None,
     report: IndexReport,
 ) -> _Plan | None:
     rel = relative_name(path, root)
     try:
+        max_bytes, max_chars = limits
         raw = read_source_bytes(path, root, max_bytes)
         digest = hashlib.sha256(raw).hexdigest()
         if (
@@ -190,7 +200,7 @@ def _plan_file(
         ):
             report.files.unchanged += 1
             return None
-        src: SourceText = load_bytes(rel, raw)
+        src: SourceText = load_bytes(rel, raw, max_chars)
     except SourceError as exc:
         report.errors.append(SourceFailure(source=rel, error=exc.reason))
         return None

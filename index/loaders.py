@@ -8,9 +8,7 @@ the extraction shown by ``qa show SOURCE``; PDF pages are kept as offset ranges.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
-import re
 import stat
 import threading
 from pathlib import Path
@@ -23,6 +21,7 @@ from index.structure import text_blocks
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".text"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
+MAX_TEXT_CHARS = 10_000_000  # the default of QA_MAX_TEXT_MB
 
 
 def relative_name(path: Path, root: Path) -> str:
@@ -42,8 +41,28 @@ def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     root_resolved = root.resolve()
     files: list[Path] = []
     refused: list[tuple[str, str]] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+
+    def unreadable(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else root
+        rel = relative_name(where, root) if where != root else "."
+        refused.append((rel, f"folder cannot be read ({exc.strerror}); its files are not indexed"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable):
+        visible = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = []
+        for name in visible:
+            path = Path(dirpath) / name
+            if not path.is_symlink():
+                dirnames.append(name)
+                continue
+            # Folder links are not followed: outside ones would index files from elsewhere,
+            # inside ones (even to ".") would index the same files twice or loop.
+            try:
+                inside = path.resolve().is_relative_to(root_resolved)
+            except (OSError, RuntimeError):
+                inside = False
+            why = "inside the sources folder" if inside else "leading outside the sources folder"
+            refused.append((relative_name(path, root), f"folder symlink {why}; not followed"))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
@@ -84,13 +103,19 @@ def read_source_bytes(path: Path, root: Path, max_bytes: int) -> bytes:
             raise SourceError(rel, "not a regular file (folder, pipe or device); not read")
         size = st.st_size
         if size > max_bytes:
-            raise SourceError(
-                rel, f"file is {_human(size)}, over the {_human(max_bytes)} limit (QA_MAX_FILE_MB)"
-            )
+            raise SourceError(rel, size_over_limit(size, max_bytes))
         return path.read_bytes()
     except (OSError, RuntimeError) as exc:
         reason = getattr(exc, "strerror", None) or exc
         raise SourceError(rel, f"cannot read file: {reason}") from exc
+
+
+def size_over_limit(size: int, limit: int) -> str:
+    """``file is 1.2 MB, over the 1.0 MB limit (QA_MAX_FILE_MB)``, in bytes when rounding ties."""
+    a, b = _human(size), _human(limit)
+    if a == b:  # "1.0 MB, over the 1.0 MB limit" says nothing
+        a, b = f"{size:,} bytes", f"{limit:,}-byte"
+    return f"file is {a}, over the {b} limit (QA_MAX_FILE_MB)"
 
 
 def _human(size: int) -> str:
@@ -99,23 +124,34 @@ def _human(size: int) -> str:
     return f"{size / 1e3:.1f} kB" if size >= 1000 else f"{size} bytes"
 
 
-def load_source(path: Path, root: Path, max_bytes: int) -> SourceText:
+def load_source(
+    path: Path, root: Path, max_bytes: int, max_chars: int = MAX_TEXT_CHARS
+) -> SourceText:
     """Read and convert one file.
 
     Args:
         path: The file.
         root: The sources folder (names are relative to it).
         max_bytes: Larger files are refused.
+        max_chars: Files whose extracted text is longer are refused.
 
     Raises:
         SourceError: empty, too large, binary, corrupt, encrypted or unsupported.
 
     """
-    return load_bytes(relative_name(path, root), read_source_bytes(path, root, max_bytes))
+    return load_bytes(
+        relative_name(path, root), read_source_bytes(path, root, max_bytes), max_chars
+    )
 
 
-def load_bytes(rel: str, data: bytes) -> SourceText:
-    """Convert a file's bytes to text according to the suffix of ``rel``."""
+def load_bytes(rel: str, data: bytes, max_chars: int = MAX_TEXT_CHARS) -> SourceText:
+    """Convert a file's bytes to text according to the suffix of ``rel``.
+
+    Raises:
+        SourceError: empty, binary, corrupt, encrypted, unsupported, or its text longer than
+            ``max_chars`` (a small file can expand: a ZIP bomb, a PDF of repeated glyphs).
+
+    """
     if not data.strip():
         raise SourceError(rel, "file is empty")
     suffix = Path(rel).suffix.lower()
@@ -126,23 +162,27 @@ def load_bytes(rel: str, data: bytes) -> SourceText:
         heading = next((b for b in blocks if b.kind == "heading"), None)
         first = heading if kind == "markdown" and heading else (blocks[0] if blocks else None)
         title = " ".join(text[first.start : first.end].split())[:120] if first else ""
-        return _checked(SourceText(rel, text, kind, title, encoding, blocks=blocks))
+        return _checked(SourceText(rel, text, kind, title, encoding, blocks=blocks), max_chars)
     if suffix in HTML_SUFFIXES:
         html, encoding = decode_text(rel, data)
         title, text, blocks = html_to_blocks(html)
-        return _checked(
-            SourceText(rel, text, "html", title or _first_line(text), encoding, blocks=blocks)
-        )
+        src = SourceText(rel, text, "html", title or _first_line(text), encoding, blocks=blocks)
+        return _checked(src, max_chars)
     if suffix == ".pdf":
-        return _checked(_load_pdf(rel, data))
+        return _checked(_load_pdf(rel, data), max_chars)
     if suffix == ".docx":
-        return _checked(_load_docx(rel, data))
+        return _checked(_load_docx(rel, data, max_chars), max_chars)
     raise SourceError(rel, "unsupported file type")
 
 
-def _checked(src: SourceText) -> SourceText:
+def _checked(src: SourceText, max_chars: int) -> SourceText:
     if not src.text.strip():
         raise SourceError(src.source, f"no text could be extracted from this {src.kind} file")
+    if len(src.text) > max_chars:
+        raise SourceError(
+            src.source,
+            f"its text runs past {max_chars:,} characters (QA_MAX_TEXT_MB); split the document",
+        )
     return src
 
 
@@ -184,6 +224,8 @@ def decode_text(rel: str, data: bytes) -> tuple[str, str]:
         if best is None or best.encoding is None:
             raise SourceError(rel, "file is not text in any known encoding (binary data?)")
         text, encoding = str(best), best.encoding
+    if "\x00" in text:
+        raise SourceError(rel, "file holds NUL bytes, so it is binary, not text; check its type")
     if _control_count(text) > max(8, len(text) // 100):
         raise SourceError(rel, "file looks binary, not text; check its type")
     return _newlines(text), encoding
@@ -234,23 +276,14 @@ _PDFIUM = threading.Lock()
 _PDF_KINDS: dict[str, BlockKind] = {"heading": "heading", "code": "code", "table_row": "row"}
 
 
-def _load_docx(rel: str, data: bytes) -> SourceText:
-    """Paragraphs in order; "Heading N" and "Title" styles are headings, list styles items."""
-    from docx import Document as DocxDocument
+def _load_docx(rel: str, data: bytes, max_chars: int) -> SourceText:
+    """Paragraphs in order, streamed and bounded (``index.docx``)."""
+    from index.docx import DocxError, docx_blocks
 
     try:
-        doc = DocxDocument(io.BytesIO(data))
-        pieces: list[tuple[str, BlockKind, int]] = []
-        for para in doc.paragraphs:
-            text = " ".join(para.text.split())
-            style = (para.style.name if para.style is not None else "") or ""
-            level = _docx_heading_level(style)
-            pieces.append((text, "heading" if level else "text", level))
-        for table in doc.tables:
-            for row in table.rows:
-                cells = [" ".join(cell.text.split()) for cell in row.cells]
-                pieces.append((" | ".join(c for c in cells if c), "row", 0))
-        title = doc.core_properties.title
+        title, pieces = docx_blocks(data, max_chars)
+    except DocxError as exc:
+        raise SourceError(rel, f"DOCX refused: {exc}") from exc
     except Exception as exc:
         why = f"{exc.__class__.__name__}: {exc}"
         raise SourceError(rel, f"corrupt or unreadable DOCX ({why})") from exc
@@ -258,13 +291,6 @@ def _load_docx(rel: str, data: bytes) -> SourceText:
     first = blocks[0] if blocks else None
     fallback = text[first.start : first.end][:120] if first else ""
     return SourceText(rel, text, "docx", title or fallback, "docx", blocks=blocks)
-
-
-def _docx_heading_level(style: str) -> int:
-    if style == "Title":
-        return 1
-    match = re.fullmatch(r"Heading (\d)", style)
-    return int(match.group(1)) if match else 0
 
 
 def _join_blocks(pieces: list[tuple[str, BlockKind, int]]) -> tuple[str, list[Block]]:

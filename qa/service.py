@@ -21,7 +21,7 @@ from core.settings import Settings
 from core.types import Answer, IndexReport, SourceRow, SourceText
 from index.embeddings import embedding_name
 from index.indexer import index_sources, sources_origin
-from index.loaders import discover, relative_name
+from index.loaders import discover, relative_name, size_over_limit
 from index.lock import IndexLease, IndexLock, lock_path
 from index.store import Store, forget_client, is_empty_generation, make_client
 from qa.answering.base import Answerer
@@ -72,7 +72,7 @@ class QAService:
     def reader(self) -> SourceReader:
         """Current text of sources, for verification and display."""
         shared = self._shared_text if self.settings.chroma_url else None
-        return SourceReader(self.sources_dir, self.max_bytes, shared)
+        return SourceReader(self.sources_dir, self.max_bytes, shared, self.settings.max_text_chars)
 
     def _shared_text(self, source: str) -> SourceText | None:
         """A source's text as stored in the shared server, cached per index generation."""
@@ -120,6 +120,7 @@ class QAService:
                 self.embeddings,
                 self.store_dir,
                 max_bytes=self.max_bytes,
+                max_chars=self.settings.max_text_chars,
                 lock_timeout=self.settings.lock_timeout,
                 chunking=self.settings.chunking,
                 batches=self.settings.indexing,
@@ -226,29 +227,54 @@ class QAService:
         return sorted(rows.values(), key=lambda r: r.source)
 
     def save_upload(
-        self, client_name: str, data: bytes, *, replace: bool = True
+        self,
+        client_name: str,
+        data: bytes,
+        *,
+        replace: bool = True,
+        batch: set[str] | None = None,
     ) -> tuple[str, str]:
         """Store an uploaded file under a safe name.
 
         An identical file already present is left alone; a different file with the same name
-        replaces it only when ``replace`` is true, otherwise it gets a new name.
+        replaces it only when ``replace`` is true, otherwise it gets a new name. Names in
+        ``batch`` (saved earlier in the same upload) are never replaced: two files of one name
+        in one upload are both kept. Empty and oversized files are refused before saving.
 
         Returns:
             The server-side name and what happened: ``added``, ``replaced`` or ``unchanged``.
 
+        Raises:
+            ConfigError: the name is unusable, the file empty or too large, or the folder
+                cannot be written.
+
         """
-        self.sources_dir.mkdir(parents=True, exist_ok=True)
-        plain = safe_upload_name(client_name, set())
-        target = self.sources_dir / plain
-        if target.is_file() and not target.is_symlink():
-            if target.read_bytes() == data:
-                return plain, "unchanged"
-            if replace:
-                _atomic_write(target, data)
-                return plain, "replaced"
-        existing = {p.name for p in self.sources_dir.iterdir()}
-        name = safe_upload_name(client_name, existing)
-        _atomic_write(self.sources_dir / name, data)
+        batch = batch if batch is not None else set()
+        if not data.strip():
+            raise ConfigError(f"{client_name!r}: the file is empty; nothing to index")
+        if len(data) > self.settings.max_bytes:
+            raise ConfigError(
+                f"{client_name!r}: {size_over_limit(len(data), self.settings.max_bytes)}"
+            )
+        try:
+            self.sources_dir.mkdir(parents=True, exist_ok=True)
+            plain = safe_upload_name(client_name, set())
+            target = self.sources_dir / plain
+            if plain not in batch and target.is_file() and not target.is_symlink():
+                if target.read_bytes() == data:
+                    batch.add(plain)
+                    return plain, "unchanged"
+                if replace:
+                    _atomic_write(target, data)
+                    batch.add(plain)
+                    return plain, "replaced"
+            existing = {p.name for p in self.sources_dir.iterdir()} | batch
+            name = safe_upload_name(client_name, existing)
+            _atomic_write(self.sources_dir / name, data)
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise ConfigError(f"{client_name!r}: could not be saved ({reason})") from exc
+        batch.add(name)
         return name, "added"
 
     def delete_source(self, source: str) -> None:

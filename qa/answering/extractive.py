@@ -28,7 +28,8 @@ _GENERIC = frozenset(
     tokenize(
         "how many much what which who whom whose when where why does did do is are was were "
         "please explain describe give list name mention mentioned kind type article source sources "
-        "document text report happen happened",
+        "document text report happen happened answer answers question questions thing things "
+        "stuff information info detail details something anything everything",
         keep_stopwords=True,
     )
 )
@@ -215,6 +216,12 @@ class ExtractiveAnswerer:
         """The sentences that answer, or ``([], reason)`` when the evidence is not enough."""
         cfg = self.config
         lexical = self.engine.lexical()
+        if not _key_terms(query):
+            # "What is the answer?" names nothing to look for; any sentence would be a guess.
+            return (
+                [],
+                "The question names nothing to look up; ask about something the sources cover.",
+            )
         missing = _missing_entities(question, lexical)
         if missing:
             return [], f"The sources never mention {', '.join(missing)}."

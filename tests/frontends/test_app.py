@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.types import Answer, Citation, Disagreement
-from frontends.render import conversation_markdown
+from frontends.render import conversation_markdown, md_text
 from qa.service import QAService
 from tests.conftest import ROOT, SEEDS
 
@@ -74,7 +75,7 @@ def test_settings_are_visible(app: AppTest) -> None:
     captions = " ".join(c.value for c in app.sidebar.caption)
     assert "Answerer:** extractive" in captions
     assert "Retriever:** hybrid" in captions
-    assert "Passages:** 6" in captions
+    assert "Passages:** 8" in captions
 
 
 def test_follow_up_new_conversation_and_export(app: AppTest, monkeypatch) -> None:
@@ -121,6 +122,44 @@ def test_stale_badge_when_the_file_changes_after_the_answer(app: AppTest, source
     path.write_text("Rewritten. " + path.read_text(encoding="utf-8"), encoding="utf-8")
     app.run()
     assert any("Stale" in b for b in _badges(app))
+
+
+def test_an_edit_that_keeps_size_and_mtime_still_shows_stale(app: AppTest, sources: Path) -> None:
+    app.run()
+    answer = _ask(app)
+    path = sources / answer.citations[0].source
+    text, stat = path.read_text(encoding="utf-8"), path.stat()
+    assert "Krause" in text
+    path.write_text(text.replace("Krause", "Kraise"), encoding="utf-8")  # same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    app.run()
+    assert any("Stale" in b for b in _badges(app))
+
+
+HOSTILE = "see www.example.org & ![a](https:127.0.0.1:39999) $x$ :red[y].txt"
+
+
+def test_hostile_file_names_are_escaped_in_every_label(app: AppTest, sources: Path) -> None:
+    (sources / HOSTILE).write_text(
+        "The Quillon ferry runs twice a day in summer and once in winter.", encoding="utf-8"
+    )
+    app.run()
+    assert not app.exception
+    app.sidebar.selectbox[0].select(HOSTILE).run()
+    remove = next(b for b in app.sidebar.button if b.label.startswith("Remove"))
+    assert remove.label == f"Remove {md_text(HOSTILE)}"
+    answer = _ask(app, "How often does the Quillon ferry run in summer?")
+    assert answer.citations[0].source == HOSTILE
+    label = next(e.label for e in app.expander if e.label.startswith("\\[1\\]"))
+    assert md_text(HOSTILE) in label and "www." not in label and "](https" not in label
+    # Two files of one name in one upload: both kept, neither lost.
+    app.sidebar.file_uploader[0].set_value(
+        [("dup.txt", b"First copy of the notes.", "text/plain"),
+         ("dup.txt", b"Second copy of the notes.", "text/plain")]
+    ).run()  # fmt: skip
+    next(b for b in app.sidebar.button if b.label == "Upload and index").click().run()
+    assert (sources / "dup.txt").read_bytes() == b"First copy of the notes."
+    assert (sources / "dup-2.txt").read_bytes() == b"Second copy of the notes."
 
 
 def test_upload_several_files_then_remove_one(app: AppTest, sources: Path) -> None:

@@ -46,6 +46,9 @@ XSS_TEXT = (
     '<img src=x onerror="window.__pwned=2">\n'
     "Work on the breakwater starts in the autumn.\n"
 )
+# A name that Markdown would turn into links, an image (a request to that port) and KaTeX.
+HOSTILE_NAME = "see www.example.org bob@example.com & ![a](http:127.0.0.1:39999) $x^2$.txt"
+HOSTILE_TEXT = "The Quillon ferry runs twice a day in summer and once a day in winter.\n"
 UPLOAD_NAME = "zephyr_lighthouse.txt"
 UPLOAD_TEXT = (
     "The Zephyr Lighthouse stands on the northern cape of Quillon island.\n"
@@ -86,6 +89,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base = tmp_path_factory.mktemp("browser")
     shutil.copytree(SEEDS, base / "sources")
     (base / "sources" / XSS_NAME).write_text(XSS_TEXT, encoding="utf-8")
+    (base / "sources" / HOSTILE_NAME).write_text(HOSTILE_TEXT, encoding="utf-8")
     port = _free_port()
     env = {
         **os.environ,
@@ -176,7 +180,7 @@ def _open_citation(answer, label: str):  # type: ignore[no-untyped-def]
 
 def test_ask_open_citation_then_upload_and_ask_again(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _shot(page, "01-indexed")
-    assert "3 added" in page.get_by_test_id("stSidebar").inner_text()
+    assert "4 added" in page.get_by_test_id("stSidebar").inner_text()
 
     answer = _ask(page, "Who resigned over the data-sharing agreement?")
     quotes = _quotes(answer)
@@ -208,7 +212,7 @@ def test_ask_open_citation_then_upload_and_ask_again(page, tmp_path: Path) -> No
     sidebar.get_by_role("button", name="Upload and index").click()
     sidebar.get_by_text(re.compile(r"Indexed in .* 1 added")).wait_for()
     assert f"{UPLOAD_NAME}: added" in sidebar.inner_text()
-    sources = page.get_by_test_id("stExpander").filter(has_text="Sources: 4 files").first
+    sources = page.get_by_test_id("stExpander").filter(has_text="Sources: 5 files").first
     sources.locator("summary").click()
     sources.get_by_test_id("stDataFrame").wait_for()
     sources.scroll_into_view_if_needed()
@@ -236,3 +240,24 @@ def test_source_html_is_shown_as_text_never_run(page) -> None:  # type: ignore[n
     assert "<script>window.__pwned=1</script>" in exp.locator(".qa-source").inner_text()
     assert page.evaluate("typeof window.__pwned") == "undefined"
     _shot(page, "07-escaped-html")
+
+
+def test_file_names_are_shown_literally_never_as_links_images_or_math(page) -> None:  # type: ignore[no-untyped-def]
+    requests: list[str] = []
+    page.on("request", lambda req: requests.append(req.url))
+    answer = _ask(page, "How often does the Quillon ferry run in summer?")
+    exp = _open_citation(answer, "[1] ")
+    assert HOSTILE_NAME in exp.locator("summary").inner_text().replace("\u200b", "")
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stSelectbox").click()
+    page.get_by_role("option", name=HOSTILE_NAME).click()
+    remove = sidebar.get_by_role("button", name=re.compile("^Remove"))
+    remove.wait_for()
+    assert remove.inner_text().replace("\u200b", "") == f"Remove {HOSTILE_NAME}"
+    page.wait_for_timeout(500)
+    _shot(page, "08-hostile-names")
+    # Nothing derived from the name became a link, an image, or rendered math.
+    for area in (exp.locator("summary"), sidebar):
+        assert area.locator("a[href*='example'], a[href^='mailto'], a[href*='39999']").count() == 0
+        assert area.locator("img[src*='39999'], .katex").count() == 0
+    assert not [u for u in requests if "39999" in u or "example.org" in u]

@@ -59,8 +59,13 @@ def test_export_keeps_error_turns() -> None:
 def test_md_text_and_citation_label_show_names_literally() -> None:
     assert (
         md_text("![x](http://e/a.png) *b* <i>")
-        == "\\!\\[x\\]\\(http\\://e/a.png\\) \\*b\\* \\<i\\>"
+        == "\\!\\[x\\]\\(http\u200b\\://e/a.png\\) \\*b\\* \\<i\\>"
     )
+    # Autolink triggers get a zero-width space; & stays literal; KaTeX and colours are escaped.
+    assert md_text("www.example.org") == "www\u200b.example.org"
+    assert md_text("bob@example.com") == "bob@\u200bexample.com"
+    assert md_text("a&lt;b") == "a&amp;lt;b"
+    assert md_text("$x$ :red[y]") == "\\$x\\$ \\:red\\[y\\]"
     label = citation_label(cit(2, source="a_b.pdf", page=3))
     assert label == "\\[2\\] a\\_b.pdf, page 3"
     with_section = cit(2, source="R-data.pdf", page=9).model_copy(

@@ -165,10 +165,10 @@ def test_unexpected_converter_error_costs_one_file(
 
     real = indexer.load_bytes
 
-    def flaky(rel, data):
+    def flaky(rel, data, max_chars):
         if rel.endswith("bad.md"):
             raise RuntimeError("converter bug")
-        return real(rel, data)
+        return real(rel, data, max_chars)
 
     monkeypatch.setattr(indexer, "load_bytes", flaky)
     (sources_dir / "bad.md").write_text("# Some markdown\n\nText.")

@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from core.errors import ConfigError
 from tests.conftest import ROOT
 
 _WRITER = """
@@ -48,3 +51,37 @@ def test_upload_same_content_is_unchanged_and_new_content_replaces(
     assert service.save_upload("notes.txt", b"second", replace=True) == ("notes.txt", "replaced")
     assert service.save_upload("notes.txt", b"third", replace=False) == ("notes-2.txt", "added")
     assert (sources_dir / "notes.txt").read_bytes() == b"second"
+
+
+def test_two_uploads_of_one_name_in_one_batch_are_both_kept(
+    sources_dir: Path, fake_embeddings, make_service
+):
+    service = make_service(sources_dir, fake_embeddings)
+    batch: set[str] = set()
+    first = service.save_upload("report.txt", b"January figures.", batch=batch)
+    second = service.save_upload("report.txt", b"February figures.", batch=batch)
+    assert first == ("report.txt", "added") and second == ("report-2.txt", "added")
+    assert (sources_dir / "report.txt").read_bytes() == b"January figures."
+    assert (sources_dir / "report-2.txt").read_bytes() == b"February figures."
+
+
+@pytest.mark.parametrize(
+    ("data", "why"), [(b"", "empty"), (b"  \n", "empty"), (b"x" * 1_000_001, "1,000,001 bytes")]
+)
+def test_empty_and_oversized_uploads_are_refused_before_saving(
+    sources_dir: Path, fake_embeddings, make_service, data: bytes, why: str
+):
+    service = make_service(sources_dir, fake_embeddings, max_file_mb=1.0)
+    with pytest.raises(ConfigError, match=why):
+        service.save_upload("new.txt", data)
+    assert not (sources_dir / "new.txt").exists()
+
+
+def test_content_free_questions_are_refused_with_a_reason(
+    sources_dir: Path, real_embeddings, make_service
+):
+    service = make_service(sources_dir, real_embeddings)
+    service.index()
+    answer = service.ask("What is the answer?")
+    assert answer.refused
+    assert any("names nothing" in w for w in answer.warnings)

@@ -1,0 +1,123 @@
+"""Hostile and odd inputs found by the adversarial pass: each gets a clear, bounded refusal."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from core.errors import SourceError
+from index.loaders import discover, load_bytes, size_over_limit
+
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+def _docx(body_xml: str) -> bytes:
+    """A minimal DOCX whose document body is ``body_xml``."""
+    from docx import Document
+
+    buf = io.BytesIO()
+    Document().save(buf)
+    out = io.BytesIO()
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "word/document.xml":
+                data = (
+                    f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                    f'<w:document xmlns:w="{W_NS}"><w:body>{body_xml}</w:body></w:document>'
+                ).encode()
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
+def test_a_docx_whose_xml_expands_like_a_zip_bomb_is_refused() -> None:
+    bomb = _docx("<w:p/>" * 5_000_000)  # about 30 MB of XML in well under 100 kB
+    assert len(bomb) < 200_000
+    with pytest.raises(SourceError, match="ZIP bomb"):
+        load_bytes("bomb.docx", bomb)
+
+
+def test_docx_text_past_the_limit_is_refused_naming_the_setting() -> None:
+    para = "<w:p><w:r><w:t>" + "All work and no play. " * 40 + "</w:t></w:r></w:p>"
+    doc = _docx(para * 200)
+    assert load_bytes("long.docx", doc).text.count("All work") == 8000
+    with pytest.raises(SourceError, match="QA_MAX_TEXT_MB"):
+        load_bytes("long.docx", doc, max_chars=50_000)
+
+
+def test_docx_headings_and_tables_stream_in_order() -> None:
+    body = (
+        '<w:p><w:pPr><w:outlineLvl w:val="0"/></w:pPr><w:r><w:t>Shipping</w:t></w:r></w:p>'
+        "<w:p><w:r><w:t>Lyon shipped </w:t></w:r><w:r><w:t>4,200 crates.</w:t></w:r></w:p>"
+        "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>Region</w:t></w:r></w:p></w:tc>"
+        "<w:tc><w:p><w:r><w:t>Crates</w:t></w:r></w:p></w:tc></w:tr></w:tbl>"
+        "<w:p><w:r><w:t>After the table.</w:t></w:r></w:p>"
+    )
+    src = load_bytes("notes.docx", _docx(body))
+    assert [(src.text[b.start : b.end], b.kind) for b in src.blocks] == [
+        ("Shipping", "heading"),
+        ("Lyon shipped 4,200 crates.", "text"),
+        ("Region | Crates", "row"),
+        ("After the table.", "text"),
+    ]
+
+
+def test_nul_bytes_anywhere_in_a_text_file_are_refused() -> None:
+    data = b"Plain words. " * 1000 + b"\x00\x01binary tail"
+    assert b"\x00" not in data[:8192]
+    with pytest.raises(SourceError, match="NUL"):
+        load_bytes("late.txt", data)
+
+
+def test_html_cdata_is_not_content() -> None:
+    page = b"<html><body><p>Visible text here.</p><![CDATA[hidden payload]]></body></html>"
+    assert "hidden payload" not in load_bytes("p.html", page).text
+
+
+def test_markdown_front_matter_does_not_become_the_title() -> None:
+    src = load_bytes("n.md", b"---\ntitle: x\n---\n\n# Field notes\n\nBody text.\n")
+    assert src.title == "Field notes"
+
+
+def test_size_message_never_says_one_megabyte_is_over_one_megabyte() -> None:
+    assert size_over_limit(1_000_001, 1_000_000) == (
+        "file is 1,000,001 bytes, over the 1,000,000-byte limit (QA_MAX_FILE_MB)"
+    )
+    assert size_over_limit(2_500_000, 1_000_000).startswith("file is 2.5 MB, over the 1.0 MB")
+
+
+def test_unreadable_folder_gets_an_error_line(tmp_path: Path, monkeypatch) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "a.txt").write_text("hidden", encoding="utf-8")
+    real = os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        # chmod 0 does not stop root (CI), so the refusal the file system gives is simulated
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    _files, refused = discover(tmp_path)
+    assert any(name == "locked" and "cannot be read" in why for name, why in refused)
+
+
+def test_folder_symlinks_are_reported_not_silently_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "sources"
+    root.mkdir()
+    (root / "a.txt").write_text("A sentence.", encoding="utf-8")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "b.txt").write_text("Elsewhere.", encoding="utf-8")
+    (root / "out").symlink_to(outside, target_is_directory=True)
+    (root / "self").symlink_to(root, target_is_directory=True)
+    files, refused = discover(root)
+    assert [f.name for f in files] == ["a.txt"]
+    why = dict(refused)
+    assert "leading outside" in why["out"] and "not followed" in why["out"]
+    assert "inside the sources folder" in why["self"]
