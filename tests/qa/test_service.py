@@ -85,3 +85,15 @@ def test_content_free_questions_are_refused_with_a_reason(
     answer = service.ask("What is the answer?")
     assert answer.refused
     assert any("names nothing" in w for w in answer.warnings)
+
+
+def test_a_long_cjk_upload_name_is_saved_and_indexed(
+    sources_dir: Path, fake_embeddings, make_service
+):
+    service = make_service(sources_dir, fake_embeddings)
+    client = "港湾委員会の議事録" * 14 + ".txt"  # 126 characters, 378 bytes before the suffix
+    name, action = service.save_upload(client, "港湾委員会は予算を承認した。".encode())
+    assert action == "added" and len(name.encode()) <= 255
+    report = service.index()
+    assert report.errors == [] and report.files.added == 3
+    assert any(r.source == name and r.status == "ok" for r in service.list_sources())
