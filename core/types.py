@@ -26,9 +26,7 @@ class Block:
     """A structural piece of a source's text: ``text[start:end]``.
 
     ``text`` is prose (a paragraph, a list item, a definition, a quotation), ``heading`` a title
-    at ``level`` (1 = top), ``code`` a code block (its lines kept), ``row`` a table row. A
-    ``text`` block with a level is a line that may be a title (plain text cannot tell): it heads
-    a section and is still quoted.
+    at ``level`` (1 = top), ``code`` a code block (its lines kept), ``row`` a table row.
     """
 
     start: int

@@ -59,7 +59,7 @@ def heading_paths(text: str, blocks: list[Block]) -> Iterator[tuple[Block, str]]
     """Each block with the heading path in effect at it (' › '-joined, the block's own included)."""
     stack: list[tuple[int, str]] = []
     for block in blocks:
-        if block.kind == "heading" or block.level:
+        if block.kind == "heading":
             level = block.level or 1
             while stack and stack[-1][0] >= level:
                 stack.pop()
@@ -141,9 +141,9 @@ def _region_blocks(
         a, b = _trim(text, *lines[0])
         if _NUMBERED_HEADING.match(text[a:b]):
             return [Block(a, b, "heading", _numbered_level(text[a:b]))]
-        # A lone short line may be a title or a dateline, a byline, a label: it heads the
-        # section (level 1) but stays quotable text, since plain text cannot say which it is.
-        return [Block(a, b, "text", 1)]
+        # A lone short line may be a title, a dateline, a byline or a label: plain text cannot
+        # say which, so it stays quotable text and heads no section.
+        return [Block(a, b, "text")]
     widths = [b - a for a, b in lines]
     wrapped = len(lines) >= 2 and max(widths) <= _WRAP_WIDTH
     group: list[Line] = []

@@ -18,7 +18,7 @@ _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 _WORD_BEFORE = re.compile(r"(\S+)$")
 _BEFORE_NAME = frozenset("in of from with within into to for by on at using than and or".split())
 _LONGEST_QUOTE = 600
-_LOWER_NEXT = re.compile(r"\s+[a-z]")
+_LOWER_NEXT = re.compile(r"\s+[a-z][a-z'’-]*(?=[\s,;:!?]|$)")
 
 
 def is_abbreviation(text: str, dot: int) -> bool:
@@ -63,7 +63,9 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
         if text[dot] == "." and is_abbreviation(text, dot):
             continue
         if _LOWER_NEXT.match(text, m.end(), end):
-            continue  # 'the "excluded." prefix', "see ... for more": a sentence starts upper-case
+            # 'The "excluded." prefix', "wait... and then": a plain lower-case word goes on the
+            # sentence; an identifier ("read.fwf reads", "fts5 is") may well start one.
+            continue
         if _inside_quote(text, pos, m.end()):
             continue  # “We are disappointed. We will appeal,” he said. is one sentence
         _emit(text, pos, m.end(), spans)
