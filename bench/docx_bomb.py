@@ -12,15 +12,15 @@ python-docx's ``Document`` (the DOM the loader used before). Prints seconds, pea
 from __future__ import annotations
 
 import argparse
-import io
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
-W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.docx_fixtures import docx_with_body  # noqa: E402
 
 CHILD = r"""
 import resource, sys, time
@@ -44,33 +44,17 @@ print(f"{secs:.2f}\t{peak:.0f}\t{outcome}")
 """
 
 
-def _docx(body: str) -> bytes:
-    from docx import Document
-
-    buf = io.BytesIO()
-    Document().save(buf)
-    out = io.BytesIO()
-    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            data = src.read(item)
-            if item.filename == "word/document.xml":
-                data = (
-                    f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                    f'<w:document xmlns:w="{W_NS}"><w:body>{body}</w:body></w:document>'
-                ).encode()
-            dst.writestr(item, data)
-    return out.getvalue()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-baseline", action="store_true", help="skip python-docx (slow)")
     args = parser.parse_args()
     sentence = "<w:p><w:r><w:t>The warehouse in Lyon shipped crates in March.</w:t></w:r></w:p>"
     files = {
-        "report.docx": _docx(sentence * 200),
-        "empty-paras.docx": _docx("<w:p/>" * 5_000_000),
-        "many-runs.docx": _docx("<w:p>" + "<w:r><w:t>x</w:t></w:r>" * 2_000_000 + "</w:p>"),
+        "report.docx": docx_with_body(sentence * 200),
+        "empty-paras.docx": docx_with_body("<w:p/>" * 5_000_000),
+        "many-runs.docx": docx_with_body(
+            "<w:p>" + "<w:r><w:t>x</w:t></w:r>" * 2_000_000 + "</w:p>"
+        ),
     }
     ways = ["loader"] if args.skip_baseline else ["loader", "python-docx"]
     print(f"{'file':18} {'size':>9} {'reader':12} {'seconds':>8} {'peak MB':>8}  outcome")

@@ -14,6 +14,7 @@ import re
 import numpy as np
 
 from core.types import Answer, Citation
+from index.text import trim
 from qa.service import QAService
 
 _BLOCK = re.compile(r"\n\s*\n")
@@ -32,15 +33,8 @@ def naive_sentences(text: str) -> list[tuple[int, int]]:
             start = m.end()
         spans.append((start, end))
         pos = gap.end() if gap else len(text)
-    out = []
-    for a, b in spans:
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if b > a:
-            out.append((a, b))
-    return out
+    trimmed = (trim(text, a, b) for a, b in spans)
+    return [(a, b) for a, b in trimmed if b > a]
 
 
 class NaiveRanker:

@@ -16,6 +16,7 @@ from dataclasses import replace
 from core.settings import ChunkingSettings
 from core.types import Chunk, SourceText, Unit, encode_units, text_hash
 from index.structure import heading_paths, structure_of, units_of
+from index.text import trim
 
 
 def chunk_source(src: SourceText, config: ChunkingSettings | None = None) -> list[Chunk]:
@@ -112,11 +113,7 @@ def _pieces(text: str, units: list[Unit], max_chars: int) -> list[Unit]:
                 at = window.rfind("\n") if u.kind != "text" else -1
                 at = at if at > 0 else window.rfind(" ")
                 cut = pos + 1 + at if at > 0 else pos + max_chars
-            a, b = pos, cut
-            while a < b and text[a].isspace():
-                a += 1
-            while b > a and text[b - 1].isspace():
-                b -= 1
+            a, b = trim(text, pos, cut)
             if b > a:
                 out.append(Unit(a, b, u.kind, u.block_end and cut == u.end))
             pos = cut

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 
 from core.types import Block, Chunk, SourceText, Unit
-from index.text import sentence_spans
+from index.text import sentence_spans, trim
 
 _LIST_ITEM = re.compile(r"\s*(?:[-*+•‣◦–]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+\S")
 _UNDERLINE = re.compile(r"\s*([=\-~^*#+_])\1{2,}\s*")
@@ -107,14 +107,6 @@ def _regions(text: str, start: int, end: int) -> Iterator[list[Line]]:
         yield region
 
 
-def _trim(text: str, a: int, b: int) -> tuple[int, int]:
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
-    return a, b
-
-
 def _indent(text: str, line: Line) -> int:
     raw = text[line[0] : line[1]]
     return len(raw.expandtabs(4)) - len(raw.expandtabs(4).lstrip())
@@ -127,7 +119,7 @@ def _region_blocks(
     # Setext / reStructuredText headings: a line underlined with = - ~ ...
     if len(lines) >= 2 and _UNDERLINE.fullmatch(text[lines[1][0] : lines[1][1]]):
         char = text[lines[1][0] : lines[1][1]].strip()[0]
-        a, b = _trim(text, *lines[0])
+        a, b = trim(text, *lines[0])
         out.append(Block(a, b, "heading", {"=": 1, "-": 2}.get(char, 3)))
         rest = lines[2:]
         return out + (_region_blocks(text, rest, last=last) if rest else [])
@@ -135,10 +127,10 @@ def _region_blocks(
         return _region_blocks(text, lines[1:], last=last)  # an over-line (===== Title =====)
     indented = all(_indent(text, line) >= 4 for line in lines)
     if indented and (after_colon or _looks_like_code(text, lines)):
-        a, _ = _trim(text, *lines[0])
-        return [Block(a, _trim(text, *lines[-1])[1], "code")]
+        a, _ = trim(text, *lines[0])
+        return [Block(a, trim(text, *lines[-1])[1], "code")]
     if len(lines) == 1 and not last and _looks_like_heading(text[lines[0][0] : lines[0][1]]):
-        a, b = _trim(text, *lines[0])
+        a, b = trim(text, *lines[0])
         if _NUMBERED_HEADING.match(text[a:b]):
             return [Block(a, b, "heading", _numbered_level(text[a:b]))]
         # A lone short line may be a title, a dateline, a byline or a label: plain text cannot
@@ -170,8 +162,8 @@ def _soft_break(text: str, prev: Line, line: Line, wrapped: bool, widths: list[i
 
 
 def _text_block(text: str, group: list[Line]) -> Block:
-    a, _ = _trim(text, *group[0])
-    _, b = _trim(text, *group[-1])
+    a, _ = trim(text, *group[0])
+    _, b = trim(text, *group[-1])
     return Block(a, b, "text")
 
 
@@ -210,7 +202,7 @@ def _markdown_blocks(text: str) -> list[Block]:
     def line_span(first: int, last: int) -> tuple[int, int]:
         a = line_starts[first]
         b = line_starts[last] - 1 if last < len(line_starts) else len(text)
-        return _trim(text, a, max(a, b))
+        return trim(text, a, max(a, b))
 
     blocks: list[Block] = []
     tokens = MarkdownIt("commonmark").enable("table").parse(text)

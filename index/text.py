@@ -74,11 +74,17 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return spans
 
 
-def _emit(text: str, a: int, b: int, out: list[tuple[int, int]]) -> None:
+def trim(text: str, a: int, b: int) -> tuple[int, int]:
+    """``(a, b)`` narrowed to exclude whitespace at either end of ``text[a:b]``."""
     while a < b and text[a].isspace():
         a += 1
     while b > a and text[b - 1].isspace():
         b -= 1
+    return a, b
+
+
+def _emit(text: str, a: int, b: int, out: list[tuple[int, int]]) -> None:
+    a, b = trim(text, a, b)
     if b > a:
         out.append((a, b))
 

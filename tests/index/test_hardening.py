@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import os
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from core.errors import SourceError
 from index.loaders import discover, load_bytes, size_over_limit
-
-W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-
-
-def _docx(body_xml: str) -> bytes:
-    """A minimal DOCX whose document body is ``body_xml``."""
-    from docx import Document
-
-    buf = io.BytesIO()
-    Document().save(buf)
-    out = io.BytesIO()
-    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            data = src.read(item)
-            if item.filename == "word/document.xml":
-                data = (
-                    f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                    f'<w:document xmlns:w="{W_NS}"><w:body>{body_xml}</w:body></w:document>'
-                ).encode()
-            dst.writestr(item, data)
-    return out.getvalue()
+from tests.docx_fixtures import docx_with_body
 
 
 def test_a_docx_whose_xml_expands_like_a_zip_bomb_is_refused() -> None:
-    bomb = _docx("<w:p/>" * 5_000_000)  # about 30 MB of XML in well under 100 kB
+    bomb = docx_with_body("<w:p/>" * 5_000_000)  # about 30 MB of XML in well under 100 kB
     assert len(bomb) < 200_000
     with pytest.raises(SourceError, match="ZIP bomb"):
         load_bytes("bomb.docx", bomb)
@@ -43,7 +21,7 @@ def test_a_docx_whose_xml_expands_like_a_zip_bomb_is_refused() -> None:
 
 def test_docx_text_past_the_limit_is_refused_naming_the_setting() -> None:
     para = "<w:p><w:r><w:t>" + "All work and no play. " * 40 + "</w:t></w:r></w:p>"
-    doc = _docx(para * 200)
+    doc = docx_with_body(para * 200)
     assert load_bytes("long.docx", doc).text.count("All work") == 8000
     with pytest.raises(SourceError, match="QA_MAX_TEXT_MB"):
         load_bytes("long.docx", doc, max_chars=50_000)
@@ -57,7 +35,7 @@ def test_docx_headings_and_tables_stream_in_order() -> None:
         "<w:tc><w:p><w:r><w:t>Crates</w:t></w:r></w:p></w:tc></w:tr></w:tbl>"
         "<w:p><w:r><w:t>After the table.</w:t></w:r></w:p>"
     )
-    src = load_bytes("notes.docx", _docx(body))
+    src = load_bytes("notes.docx", docx_with_body(body))
     assert [(src.text[b.start : b.end], b.kind) for b in src.blocks] == [
         ("Shipping", "heading"),
         ("Lyon shipped 4,200 crates.", "text"),

@@ -40,8 +40,8 @@ def test_pooling_averages_the_tokens_inside_each_span() -> None:
 
 
 def test_spans_are_the_answerers_units_in_the_embedded_text() -> None:
-    text = "Arrivals\n\nDr. Smith arrived. “We are done. Truly,” she said.\n\nNext line here."
-    (chunk,) = chunk_source(SourceText("a.md", text, "text"))
+    text = "# Arrivals\n\nDr. Smith arrived. “We are done. Truly,” she said.\n\nNext line here."
+    (chunk,) = chunk_source(SourceText("a.md", text, "markdown"))
     assert chunk.section == "Arrivals"
     embedded = chunk.embed_text()
     pieces = [embedded[a:b] for a, b in sv.unit_spans(chunk)]
