@@ -6,6 +6,7 @@ LangChain ``Document`` objects appear only at the retriever edge (see ``qa.retri
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -85,6 +86,19 @@ class Chunk(BaseModel):
     page: int | None = Field(None, description="1-based page for paged formats (PDF).")
     section: str = Field("", description="Heading path at the chunk's start, joined by ' › '.")
     units: list[Unit] = Field(default_factory=list, description="Quotable units, chunk-relative.")
+    section_changes: list[tuple[int, str]] = Field(
+        default_factory=list,
+        description="(unit index, heading path) where a heading inside the chunk changes it.",
+    )
+
+    def section_of(self, unit_index: int) -> str:
+        """The heading path in effect at unit ``unit_index`` of this chunk."""
+        path = self.section
+        for index, changed in self.section_changes:
+            if index > unit_index:
+                break
+            path = changed
+        return path
 
     def embed_text(self) -> str:
         """What the model and BM25 see: the section's titles, then the chunk's text."""
@@ -111,6 +125,8 @@ class Chunk(BaseModel):
             meta["section"] = self.section
         if self.units:
             meta["units"] = encode_units(self.units)
+        if self.section_changes:
+            meta["section_changes"] = json.dumps(self.section_changes, ensure_ascii=False)
         return meta
 
     @classmethod
@@ -128,7 +144,15 @@ class Chunk(BaseModel):
             page=int(page) if page is not None else None,
             section=str(meta.get("section") or ""),
             units=decode_units(str(meta.get("units") or "")) or [],
+            section_changes=_decode_changes(meta.get("section_changes")),
         )
+
+
+def _decode_changes(blob: object) -> list[tuple[int, str]]:
+    try:
+        return [(int(i), str(path)) for i, path in json.loads(str(blob))] if blob else []
+    except (ValueError, TypeError):
+        return []
 
 
 class ScoredChunk(BaseModel):

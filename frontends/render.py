@@ -83,7 +83,8 @@ def _md_escape(text: str) -> str:
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!<>|~$:])")
-_AUTOLINK = re.compile(r"(?i)\bwww(?=\.)|@|\b(?:https?|ftp|mailto|file)(?=\\:)")
+# No \b: GFM links "_www.x.org" and "1https://x" too (an underscore or digit is no boundary).
+_AUTOLINK = re.compile(r"(?i)www(?=\.)|@|(?:https?|ftp|mailto|file)(?=\\:)")
 
 
 def md_text(text: object) -> str:

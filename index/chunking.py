@@ -57,14 +57,20 @@ def chunk_source(src: SourceText, config: ChunkingSettings | None = None) -> lis
     for ordinal, group in enumerate(groups):
         start, end = group[0].start, group[-1].end
         body = src.text[start:end]
-        # The heading path at the chunk's first unit that is not a heading (its own headings
-        # included): the titles a reader would see above the chunk's text.
-        anchor = next((u.start for u in group if u.kind != "heading"), group[-1].start)
-        while cursor + 1 < len(section_at) and section_at[cursor + 1][0] <= anchor:
-            cursor += 1
-        section = section_at[cursor][1] if section_at and section_at[cursor][0] <= anchor else ""
+        paths = []
+        for u in group:  # the heading path in effect at each unit (a heading's includes itself)
+            while cursor + 1 < len(section_at) and section_at[cursor + 1][0] <= u.start:
+                cursor += 1
+            on = bool(section_at) and section_at[cursor][0] <= u.start
+            paths.append(section_at[cursor][1] if on else "")
+        # The chunk's section is the path at its first unit that is not a heading (its own
+        # headings included): the titles a reader would see above the chunk's text.
+        anchor = next((i for i, u in enumerate(group) if u.kind != "heading"), len(group) - 1)
+        section = paths[anchor]
+        changes = [(i, paths[i]) for i in range(anchor + 1, len(group)) if paths[i] != paths[i - 1]]
         rel = [replace(u, start=u.start - start, end=u.end - start) for u in group]
-        h = text_hash(f"{section}\0{body}\0{encode_units(rel)}")  # all the model sees
+        # Everything stored with the chunk: an equal hash means nothing needs rewriting.
+        h = text_hash(f"{section}\0{body}\0{encode_units(rel)}\0{changes}")
         occurrence = seen[h]
         seen[h] += 1
         chunks.append(
@@ -79,6 +85,7 @@ def chunk_source(src: SourceText, config: ChunkingSettings | None = None) -> lis
                 page=src.page_at(start),
                 section=section,
                 units=rel,
+                section_changes=changes,
             )
         )
     return chunks

@@ -20,7 +20,7 @@ from typing import Any
 from core.types import BlockKind
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-MAX_XML_BYTES = 200_000_000
+MAX_XML_BYTES = 100_000_000
 MAX_EXPANSION = 100  # compressed -> uncompressed; ordinary documents stay under ~20
 _EXPANSION_FLOOR = 5_000_000  # small parts may compress extremely well and are harmless
 
@@ -48,17 +48,8 @@ def docx_blocks(data: bytes, max_chars: int) -> tuple[str, list[tuple[str, Block
         _check_expansion(info)
         styles = _style_names(archive)
         title = _title(archive)
-        pieces: list[tuple[str, BlockKind, int]] = []
-        total = 0
         with archive.open(info) as stream:
-            for piece in _stream(stream, styles):
-                total += len(piece[0]) + 2
-                if total > max_chars:
-                    raise DocxError(
-                        f"its text runs past {max_chars:,} characters (QA_MAX_TEXT_MB); "
-                        "split the document"
-                    )
-                pieces.append(piece)
+            pieces = list(_stream(stream, styles, max_chars))
     return title, pieces
 
 
@@ -75,58 +66,86 @@ def _parser_args() -> dict[str, Any]:
     return {"resolve_entities": False, "no_network": True, "huge_tree": False}
 
 
-def _stream(stream: Any, styles: dict[str, str]) -> Iterator[tuple[str, BlockKind, int]]:
+def _stream(
+    stream: Any, styles: dict[str, str], max_chars: int
+) -> Iterator[tuple[str, BlockKind, int]]:
+    """Paragraphs and table rows in reading order, each element freed as soon as it is read.
+
+    Text is gathered run by run (``w:t``), so one paragraph of millions of runs costs no more
+    memory than its text, and the character cap is checked as the text grows. A cell's
+    paragraphs are joined with spaces; a table inside a cell reads as more text of that cell.
+    """
     from lxml import etree
 
-    events = etree.iterparse(stream, events=("end",), tag=(f"{W}p", f"{W}tr"), **_parser_args())
-    for _event, el in events:
-        if el.tag == f"{W}tr":
-            cells = [" ".join(_text(tc).split()) for tc in el.iter(f"{W}tc")]
-            row = " | ".join(c for c in cells if c)
-            if row and not _inside(el, f"{W}tr"):
-                yield row, "row", 0
-            if not _inside(el, f"{W}tbl", skip=1):
-                _free(el)
+    paragraphs: list[tuple[list[str], int]] = []  # open paragraphs: text parts, heading level
+    cells: list[list[str]] = []  # open cells: their paragraphs' texts
+    rows: list[list[str]] = []  # open rows of the outermost table: their cells' texts
+    tables = 0
+    total = 0
+    for event, el in etree.iterparse(stream, events=("start", "end"), **_parser_args()):
+        tag = el.tag
+        if event == "start":
+            if tag == f"{W}p":
+                paragraphs.append(([], 0))
+            elif tag == f"{W}tbl":
+                tables += 1
+            elif tag == f"{W}tr" and tables == 1:
+                rows.append([])
+            elif tag == f"{W}tc" and tables == 1:
+                cells.append([])
             continue
-        if _inside(el, f"{W}tc"):
-            continue  # read with its row
-        text = " ".join(_text(el).split())
-        level = _heading_level(el, styles)
-        if text:
-            yield text, "heading" if level else "text", level
-        _free(el)
+        if tag in _TEXT_TAGS and paragraphs:
+            piece = (el.text or "") if tag == f"{W}t" else " "
+            paragraphs[-1][0].append(piece)
+            total += len(piece)
+            if total > max_chars:
+                raise DocxError(
+                    f"its text runs past {max_chars:,} characters (QA_MAX_TEXT_MB); "
+                    "split the document"
+                )
+        elif tag == f"{W}pPr" and paragraphs and el.getparent().tag == f"{W}p":
+            parts, _ = paragraphs.pop()
+            paragraphs.append((parts, _heading_level(el, styles)))
+        elif tag == f"{W}p" and paragraphs:
+            parts, level = paragraphs.pop()
+            text = " ".join("".join(parts).split())
+            if cells:
+                if text:
+                    cells[-1].append(text)
+            elif text:
+                yield text, "heading" if level else "text", level
+        elif tag == f"{W}tc" and tables == 1 and cells:
+            if rows:
+                rows[-1].append(" ".join(cells.pop()))
+        elif tag == f"{W}tr" and tables == 1 and rows:
+            row = " | ".join(c for c in rows.pop() if c)
+            if row:
+                yield row, "row", 0
+        elif tag == f"{W}tbl":
+            tables -= 1
+        parent = el.getparent()
+        if tag in _FREE or (parent is not None and parent.tag == f"{W}body"):
+            _free(el)
 
 
-def _text(el: Any) -> str:
-    parts = []
-    for node in el.iter(f"{W}t", f"{W}tab", f"{W}br", f"{W}cr"):
-        parts.append((node.text or "") if node.tag == f"{W}t" else " ")
-    return "".join(parts)
-
-
-def _inside(el: Any, tag: str, skip: int = 0) -> bool:
-    parent = el.getparent()
-    while parent is not None:
-        if parent.tag == tag:
-            if skip == 0:
-                return True
-            skip -= 1
-        parent = parent.getparent()
-    return False
+# Freed at their end: what holds the bulk (runs, paragraphs, rows, cells, tables) and anything
+# directly under the body (content controls, sections). A paragraph's properties are read
+# before its runs, so freeing a run may take them along.
+_FREE = {f"{W}r", f"{W}p", f"{W}tr", f"{W}tc", f"{W}tbl", f"{W}hyperlink", f"{W}sdt"}
+_TEXT_TAGS = {f"{W}t", f"{W}tab", f"{W}br", f"{W}cr"}
 
 
 def _free(el: Any) -> None:
-    """Drop what has been read, so memory stays flat however long the document is."""
+    """Drop an element once read, and the already-read siblings before it."""
     el.clear(keep_tail=False)
     parent = el.getparent()
-    while parent is not None and el.getprevious() is not None:
-        del parent[0]
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]
 
 
-def _heading_level(p: Any, styles: dict[str, str]) -> int:
-    ppr = p.find(f"{W}pPr")
-    if ppr is None:
-        return 0
+def _heading_level(ppr: Any, styles: dict[str, str]) -> int:
+    """A paragraph's heading level from its properties: style name or outline level."""
     style = ppr.find(f"{W}pStyle")
     name = styles.get(style.get(f"{W}val", ""), "") if style is not None else ""
     if name.lower() == "title":

@@ -52,7 +52,12 @@ def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
         dirnames[:] = []
         for name in visible:
             path = Path(dirpath) / name
-            if not path.is_symlink():
+            try:
+                linked = path.is_symlink()
+            except OSError as exc:  # listed but not enterable (no execute permission)
+                refused.append((relative_name(path, root), f"cannot be read ({exc.strerror})"))
+                continue
+            if not linked:
                 dirnames.append(name)
                 continue
             # Folder links are not followed: outside ones would index files from elsewhere,
@@ -68,7 +73,12 @@ def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
                 continue
             path = Path(dirpath) / name
             rel = relative_name(path, root)
-            if path.is_symlink():
+            try:
+                linked = path.is_symlink()
+            except OSError as exc:  # in a folder that can be listed but not entered
+                refused.append((rel, f"cannot be read ({exc.strerror}); not indexed"))
+                continue
+            if linked:
                 try:
                     target = path.resolve()
                 except (OSError, RuntimeError):  # a symlink loop

@@ -278,6 +278,7 @@ def _classify(lines: list[_Line], body: float) -> None:
         m, cells = _LIST.match(ln.text), [c for c in ln.chars if c.cell and c.s]
         # the right edge of its column: where justified lines end, else the longest line's end
         ends = [o.x1 for o in lines if o.x0 < ln.x1 and o.x1 > ln.x0 and not o.mono]
+        ends = ends or [o.x1 for o in lines if o.x0 < ln.x1 and o.x1 > ln.x0] or [ln.x1]
         ((edge, k),) = Counter(int(x // 2) for x in ends).most_common(1)
         ln.right = (
             max(x for x in ends if int(x // 2) == edge)

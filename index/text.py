@@ -18,6 +18,7 @@ _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 _WORD_BEFORE = re.compile(r"(\S+)$")
 _BEFORE_NAME = frozenset("in of from with within into to for by on at using than and or".split())
 _LONGEST_QUOTE = 600
+_NEXT_WORD = re.compile(r"\s+([A-Za-z]+)")
 _LOWER_NEXT = re.compile(r"\s+[a-z][a-z'’-]*(?=[\s,;:!?]|$)")
 
 
@@ -32,9 +33,15 @@ def is_abbreviation(text: str, dot: int) -> bool:
     # Initials ("J." in "John J. Smith", "U.S."): one letter, possibly dotted sequences...
     if not re.fullmatch(r"(?:[a-z]\.)*[a-z]", word):
         return False
-    # ...but not a one-letter name after a preposition: "data read into R. The next".
+    # ...but not a one-letter name after a preposition when a sentence plainly starts next:
+    # "read directly from R. For Excel files" ends; "a letter to J. Smith" does not.
+    if len(word) != 1:
+        return True
     before = _WORD_BEFORE.search(text, max(0, match.start() - 40), match.start() - 1)
-    return not (len(word) == 1 and before and before.group(1).lower() in _BEFORE_NAME)
+    after = _NEXT_WORD.match(text, dot + 1)
+    nxt = after.group(1) if after else ""
+    starts = nxt[:1].isupper() and nxt.lower() in STOPWORDS
+    return not (before and before.group(1).lower() in _BEFORE_NAME and starts)
 
 
 def _inside_quote(text: str, start: int, end: int) -> bool:

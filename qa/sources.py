@@ -59,11 +59,15 @@ class SourceReader:
 
         """
         path = self.path_of(source)
-        if not path.exists() and not path.is_symlink():
+        try:
+            path.lstat()
+        except FileNotFoundError as exc:
             stored = self.shared(source) if self.shared else None
             if stored is not None:
                 return stored
-            raise SourceError(source, "file no longer exists; re-index to drop it")
+            raise SourceError(source, "file no longer exists; re-index to drop it") from exc
+        except OSError as exc:  # a folder on the way that cannot be entered
+            raise SourceError(source, f"cannot read file: {exc.strerror or exc}") from exc
         data = read_source_bytes(path, self.root, self.max_bytes)
         key = hashlib.sha256(data).hexdigest()
         with self._lock:

@@ -15,7 +15,7 @@ import re
 from typing import Protocol
 
 from core.errors import SourceError
-from core.types import Answer, Citation, ScoredChunk, SourceText
+from core.types import Answer, Chunk, Citation, ScoredChunk, SourceText
 from index.structure import chunk_units
 
 _WS = re.compile(r"\s+")
@@ -98,6 +98,8 @@ def locate(quote: str, hit: ScoredChunk) -> tuple[Citation | None, str]:
     chunk = hit.chunk
     norm_text, index = _normalise_with_map(chunk.text)
     q = normalise(quote)
+    if not q.strip():
+        return None, "quotes nothing, in passage"
     pos = norm_text.find(q)
     if pos < 0 and q[:1].isalpha():
         pos = norm_text.find(q[0].swapcase() + q[1:])
@@ -120,7 +122,7 @@ def locate(quote: str, hit: ScoredChunk) -> tuple[Citation | None, str]:
             end=chunk.start + end,
             score=round(hit.score, 4),
             page=chunk.page,
-            section=chunk.section or None,
+            section=_section_at(chunk, start) or None,
             chunk_id=chunk.id,
         ),
         "",
@@ -142,3 +144,10 @@ def _normalise_with_map(text: str) -> tuple[str, list[int]]:
         out.append(ch)
         index.append(i)
     return "".join(out), index
+
+
+def _section_at(chunk: Chunk, offset: int) -> str:
+    """The heading path in effect at chunk-relative ``offset``."""
+    units = chunk_units(chunk)
+    index = next((i for i, u in enumerate(units) if u.end > offset), len(units) - 1)
+    return chunk.section_of(index)

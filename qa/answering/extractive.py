@@ -61,8 +61,10 @@ class Candidate:
     coverage: float = 0.0
     score: float = 0.0
     terms: frozenset[str] = frozenset()
+    section: str = ""
     section_terms: frozenset[str] = frozenset()
     block_end: bool = True
+    index: int = 0  # the unit's position in its chunk
     vector: np.ndarray | None = None
 
 
@@ -143,7 +145,6 @@ class ExtractiveAnswerer:
             vectors = stored.get(chunk.id)
             if vectors is not None and len(vectors) != len(units):
                 vectors = None  # stored for another split: embed instead
-            section_terms = frozenset(tokenize(chunk.section))
             for n, unit in enumerate(units):
                 if not _quotable(chunk.text, unit):
                     continue
@@ -169,8 +170,10 @@ class ExtractiveAnswerer:
                         chunk.start + end,
                         text,
                         terms=frozenset(tokenize(text)),
-                        section_terms=section_terms,
+                        section=chunk.section_of(n),
+                        section_terms=frozenset(tokenize(chunk.section_of(n))),
                         block_end=unit.block_end,
+                        index=n,
                         # A zero row means "not pooled" (cut off by the model's length limit).
                         vector=vector if vector is not None and vector.any() else None,
                     )
@@ -309,7 +312,7 @@ class ExtractiveAnswerer:
                 end=c.end,
                 score=round(c.score, 4),
                 page=self._page(c),
-                section=c.hit.chunk.section or None,
+                section=c.section or None,
                 chunk_id=c.hit.chunk.id,
             )
             for n, c in enumerate(cands, 1)
@@ -354,10 +357,13 @@ def _restates(cand: Candidate, q_terms: frozenset[str]) -> bool:
 
 
 def _next_in_paragraph(cand: Candidate, cands: list[Candidate]) -> Candidate | None:
+    """The candidate made of the very next unit of the same paragraph, if it is one."""
     if cand.block_end:
         return None
-    following = [c for c in cands if c.hit.chunk.id == cand.hit.chunk.id and c.start >= cand.end]
-    return min(following, key=lambda c: c.start, default=None)
+    chunk_id = cand.hit.chunk.id
+    return next(
+        (c for c in cands if c.hit.chunk.id == chunk_id and c.index == cand.index + 1), None
+    )
 
 
 def _quotable(text: str, unit: Unit) -> bool:

@@ -63,6 +63,7 @@ def test_md_text_and_citation_label_show_names_literally() -> None:
     )
     # Autolink triggers get a zero-width space; & stays literal; KaTeX and colours are escaped.
     assert md_text("www.example.org") == "www\u200b.example.org"
+    assert "www\u200b." in md_text("see _www.evil.com") and "https\u200b" in md_text("1https://x")
     assert md_text("bob@example.com") == "bob@\u200bexample.com"
     assert md_text("a&lt;b") == "a&amp;lt;b"
     assert md_text("$x$ :red[y]") == "\\$x\\$ \\:red\\[y\\]"

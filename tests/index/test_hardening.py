@@ -44,6 +44,21 @@ def test_docx_headings_and_tables_stream_in_order() -> None:
     ]
 
 
+def test_docx_cells_keep_their_paragraphs_apart_and_nested_tables_once() -> None:
+    def cell(*paras: str) -> str:
+        return (
+            "<w:tc>" + "".join(f"<w:p><w:r><w:t>{t}</w:t></w:r></w:p>" for t in paras) + "</w:tc>"
+        )
+
+    nested = "<w:tbl><w:tr>" + cell("inner1") + cell("inner2") + "</w:tr></w:tbl>"
+    body = (
+        "<w:tbl><w:tr>" + cell("Hello", "World")
+        + "<w:tc><w:p><w:r><w:t>outer</w:t></w:r></w:p>" + nested + "</w:tc></w:tr></w:tbl>"
+    )  # fmt: skip
+    src = load_bytes("t.docx", docx_with_body(body))
+    assert src.text == "Hello World | outer inner1 inner2"
+
+
 def test_nul_bytes_anywhere_in_a_text_file_are_refused() -> None:
     data = b"Plain words. " * 1000 + b"\x00\x01binary tail"
     assert b"\x00" not in data[:8192]

@@ -123,3 +123,17 @@ def test_encrypted_and_corrupt_pdfs_get_a_clear_error() -> None:
         load_bytes("broken.pdf", b"%PDF-1.4\n" + b"garbage " * 100)
     with pytest.raises(SourceError, match="corrupt or unreadable PDF"):
         load_bytes("cut.pdf", manual_pdf()[:600])
+
+
+def test_a_pdf_set_entirely_in_a_monospace_font_still_reads() -> None:
+    from reportlab.pdfgen.canvas import Canvas
+
+    buf = io.BytesIO()
+    c = Canvas(buf)
+    c.setFont("Courier", 11)
+    for i, line in enumerate(["MEMO", "The depot closes at noon on Friday.", "Staff leave early."]):
+        c.drawString(72, 700 - 14 * i, line)
+    c.showPage()
+    c.save()
+    src = load_bytes("memo.pdf", buf.getvalue())
+    assert "The depot closes at noon on Friday." in src.text

@@ -87,3 +87,16 @@ def test_units_survive_their_compact_metadata_form() -> None:
     assert decode_units("") is None and decode_units("1,2,x") is None
     assert Unit(0, 3, "heading", True) in decode_units("0,3,h.") or []
     assert SourceText("a.txt", "x", "text").blocks == []
+
+
+def test_a_heading_inside_a_chunk_changes_the_section_of_what_follows() -> None:
+    from index.chunking import chunk_source
+
+    text = (
+        "# Install\n\nRun the installer from the download page.\n\n# Uninstall\n\n"
+        "To remove the tool, delete its folder and restart the shell.\n"
+    )
+    (chunk,) = chunk_source(SourceText("x.md", text, "markdown"))
+    sections = {chunk.text[u.start : u.end]: chunk.section_of(i) for i, u in enumerate(chunk.units)}
+    assert sections["Run the installer from the download page."] == "Install"
+    assert sections["To remove the tool, delete its folder and restart the shell."] == "Uninstall"

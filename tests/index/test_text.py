@@ -42,3 +42,24 @@ def test_a_quotation_of_several_sentences_stays_one_sentence() -> None:
     ]
     straight = 'He said "Stop. Now." Then left.'
     assert split_sentences(straight) == ['He said "Stop. Now."', "Then left."]
+
+
+def test_a_one_letter_name_ends_a_sentence_only_when_one_plainly_starts() -> None:
+    assert split_sentences("Data are read directly from R. For Excel files use x.") == [
+        "Data are read directly from R.",
+        "For Excel files use x.",
+    ]
+    assert split_sentences("He wrote to J. Smith. Smith replied.") == [
+        "He wrote to J. Smith.",
+        "Smith replied.",
+    ]
+    assert split_sentences("It was written by J. R. R. Tolkien in 1937.") == [
+        "It was written by J. R. R. Tolkien in 1937."
+    ]
+
+
+def test_identifiers_may_start_a_sentence_but_plain_lower_case_words_do_not() -> None:
+    assert split_sentences('Use the "excluded." prefix here. read.fwf reads them.') == [
+        'Use the "excluded." prefix here.',
+        "read.fwf reads them.",
+    ]
