@@ -75,7 +75,7 @@ class AnsweringSettings(BaseModel):
     strong_dense: float = 0.42
     max_quotes: int = Field(3, ge=1)
     rerank_top: int = Field(
-        8, ge=0, description="Leading sentences embedded on their own to re-score them."
+        4, ge=0, description="Leading sentences embedded on their own to re-score them."
     )
     keep_ratio: float = 0.85
     other_source_ratio: float = 0.55
