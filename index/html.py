@@ -22,11 +22,14 @@ _DROP_TAGS = [
     "aside", "map", "audio", "video", "dialog",
 ]  # fmt: skip
 _DROP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar"}
-# Class/id words of page furniture, unless the same element also says it holds the content.
+# Class/id names of page furniture, unless the same element also says it holds the content.
+# Distinctive names match anywhere ("sphinxsidebar", "navbar"); short or common words match
+# only as a whole word of the name, so "canvas", "shared-data" or "unrelated" are kept.
 _FURNITURE = re.compile(
-    r"nav|menu|sidebar|footer|header|breadcrumb|\btoc\b|toc[-_]|[-_]toc|tableofcontents|"
-    r"related|pager|pagination|masthead|banner|skip|social|share|cookie|tagline|copyright|"
-    r"searchbox|search-?bar|advert|sponsor|popup|modal",
+    r"sidebar|navbar|navigation|breadcrumb|footer|masthead|pagination|tableofcontents|"
+    r"searchbox|searchbar|(?<![a-z])(?:nav|menu|header|toc|related|pager|banner|skip|social|"
+    r"share|cookie|tagline|copyright|search|advert|sponsor|popup|modal|menubar|topbar)"
+    r"(?![a-z])",
     re.IGNORECASE,
 )
 _CONTENT = re.compile(r"\b(?:main|content|article|body|post|entry|document)\b", re.IGNORECASE)

@@ -66,3 +66,15 @@ def test_chunks_carry_their_heading_path() -> None:
         assert src.text[chunk.start : chunk.end] == chunk.text
         for u in chunk.units:
             assert 0 <= u.start < u.end <= len(chunk.text)
+
+
+def test_furniture_is_told_by_whole_class_words_not_substrings() -> None:
+    page = b"""<html><body>
+    <div class="sphinxsidebar"><p>Previous topic and quick search live here.</p></div>
+    <div class="related-links"><p>See also these other pages.</p></div>
+    <div class="canvas shared-data"><p>The harbour dues rose by a tenth in spring.</p></div>
+    <div class="unrelated-note"><p>Ferries run twice a day.</p></div>
+    </body></html>"""
+    text = load_bytes("p.html", page).text
+    assert "harbour dues rose" in text and "Ferries run twice" in text
+    assert "Previous topic" not in text and "See also" not in text
