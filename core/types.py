@@ -18,16 +18,17 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-BlockKind = Literal["heading", "text", "code", "row"]
-UNIT_CODES: dict[str, str] = {"heading": "h", "text": "t", "code": "c", "row": "r"}
+BlockKind = Literal["heading", "text", "item", "code", "row"]
+UNIT_CODES: dict[str, str] = {"heading": "h", "text": "t", "item": "i", "code": "c", "row": "r"}
 
 
 @dataclass(frozen=True, slots=True)
 class Block:
     """A structural piece of a source's text: ``text[start:end]``.
 
-    ``text`` is prose (a paragraph, a list item, a definition, a quotation), ``heading`` a title
-    at ``level`` (1 = top), ``code`` a code block (its lines kept), ``row`` a table row.
+    ``text`` is prose (a paragraph, a definition, a quotation), ``item`` a list item,
+    ``heading`` a title at ``level`` (1 = top), ``code`` a code block (its lines kept), ``row``
+    a table row.
     """
 
     start: int

@@ -96,8 +96,8 @@ def _boundary_after(
 ) -> bool:
     if length < cfg.min_chars or unit.kind == "heading":
         return False
-    if following is not None and following.kind == "code" and text[unit.end - 1] == ":":
-        return False  # "... is created by:" stays with its code
+    if following is not None and following.kind in ("code", "item") and text[unit.end - 1] == ":":
+        return False  # "... is created by:" stays with its code, "three kinds:" with its list
     cut = zlib.crc32(text[unit.start : unit.end].encode())
     if unit.block_end:
         # Paragraph ends are natural boundaries; half of them cut early to keep chunks short.

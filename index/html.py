@@ -63,6 +63,7 @@ class _Builder:
     blocks: list[Block] = field(default_factory=list)
     pos: int = 0
     inline: list[str] = field(default_factory=list)
+    items: int = 0  # depth of list items being read
 
     def add(self, text: str, kind: BlockKind, level: int = 0) -> None:
         if not text:
@@ -77,7 +78,7 @@ class _Builder:
     def flush(self) -> None:
         text = " ".join("".join(self.inline).split())
         self.inline = []
-        self.add(text, "text")
+        self.add(text, "item" if self.items else "text")
 
     def text(self) -> str:
         return "".join(self.parts)
@@ -167,6 +168,12 @@ def _walk(node: Any, out: _Builder) -> None:
             out.add(" | ".join(c for c in cells if c), "row")
         elif name == "img":
             continue
+        elif name == "li":
+            out.flush()
+            out.items += 1
+            _walk(child, out)
+            out.flush()
+            out.items -= 1
         elif name in _BLOCKS:
             out.flush()
             _walk(child, out)

@@ -283,7 +283,12 @@ def _load_pdf(rel: str, data: bytes) -> SourceText:
 
 
 _PDFIUM = threading.Lock()
-_PDF_KINDS: dict[str, BlockKind] = {"heading": "heading", "code": "code", "table_row": "row"}
+_PDF_KINDS: dict[str, BlockKind] = {
+    "heading": "heading",
+    "code": "code",
+    "table_row": "row",
+    "list_item": "item",
+}
 
 
 def _load_docx(rel: str, data: bytes, max_chars: int) -> SourceText:

@@ -36,12 +36,12 @@ def units_of(text: str, blocks: list[Block]) -> list[Unit]:
     """The quotable units of ``blocks`` (absolute offsets into ``text``), in order."""
     units: list[Unit] = []
     for block in blocks:
-        if block.kind != "text":
+        if block.kind not in ("text", "item"):
             units.append(Unit(block.start, block.end, block.kind, True))
             continue
         spans = sentence_spans(text, block.start, block.end)
         for i, (a, b) in enumerate(spans):
-            units.append(Unit(a, b, "text", i == len(spans) - 1))
+            units.append(Unit(a, b, block.kind, i == len(spans) - 1))
     return units
 
 
@@ -164,7 +164,8 @@ def _soft_break(text: str, prev: Line, line: Line, wrapped: bool, widths: list[i
 def _text_block(text: str, group: list[Line]) -> Block:
     a, _ = trim(text, *group[0])
     _, b = trim(text, *group[-1])
-    return Block(a, b, "text")
+    item = bool(_LIST_ITEM.match(text[group[0][0] : group[0][1]]))
+    return Block(a, b, "item" if item else "text")
 
 
 def _looks_like_heading(line: str) -> bool:
@@ -205,8 +206,10 @@ def _markdown_blocks(text: str) -> list[Block]:
         return trim(text, a, max(a, b))
 
     blocks: list[Block] = []
+    items = 0  # depth of list items around the current token
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     for i, tok in enumerate(tokens):
+        items += {"list_item_open": 1, "list_item_close": -1}.get(tok.type, 0)
         if tok.map is None or tok.map[0] < skip:
             continue
         first, last = tok.map
@@ -222,7 +225,7 @@ def _markdown_blocks(text: str) -> list[Block]:
             content = tokens[i + 1].content
             head = content.split("\n", 1)[0].strip()
             at = text.find(head, a, b) if head else -1
-            blocks.append(Block(at if at >= 0 else a, b, "text"))
+            blocks.append(Block(at if at >= 0 else a, b, "item" if items else "text"))
         elif tok.type in ("fence", "code_block"):
             inner = (first + 1, last - 1) if tok.type == "fence" else (first, last)
             if inner[1] > inner[0]:

@@ -148,21 +148,15 @@ class ExtractiveAnswerer:
             for n, unit in enumerate(units):
                 if not _quotable(chunk.text, unit):
                     continue
-                end = unit.end
-                following = units[n + 1] if n + 1 < len(units) else None
-                if (
-                    following is not None
-                    and following.kind == "code"
-                    and _leads_in(chunk.text[unit.start : unit.end])
-                ):
-                    end = following.end  # "... is created by" + the code that completes it
+                end = _completed_end(chunk.text, units, n)
                 start = chunk.start + unit.start
                 key = (chunk.source, start)
                 text = chunk.text[unit.start : end]
                 if key in seen or len(tokenize(text, keep_stopwords=True)) < 2:
                     continue
                 seen.add(key)
-                vector = vectors[n] if vectors is not None and end == unit.end else None
+                # A lead-in taking its code or list keeps the lead-in's own vector for ranking.
+                vector = vectors[n] if vectors is not None else None
                 cands.append(
                     Candidate(
                         hit,
@@ -379,6 +373,35 @@ def _quotable(text: str, unit: Unit) -> bool:
 def _leads_in(sentence: str) -> bool:
     """A sentence that a following code block completes: it ends in a colon or mid-clause."""
     return sentence.endswith(":") or not _TERMINAL.search(sentence)
+
+
+_LIST_TAKEN = 500  # characters of a list a lead-in takes along
+
+
+def _completed_end(text: str, units: list[Unit], n: int) -> int:
+    """Where the quote of unit ``n`` ends: the unit itself, or what it introduces.
+
+    "A text connection is created by" + the code line that completes it; "FTS5 features three
+    built-in tokenizers:" + the items that follow (up to a few hundred characters, never past a
+    heading): the lead-in alone says there is an answer without giving it.
+    """
+    unit = units[n]
+    following = units[n + 1] if n + 1 < len(units) else None
+    if following is None or following.kind == "heading":
+        return unit.end
+    sentence = text[unit.start : unit.end]
+    if following.kind == "code" and _leads_in(sentence):
+        return following.end
+    if not (sentence.endswith(":") and unit.block_end):
+        return unit.end
+    end = unit.end
+    for nxt in units[n + 1 :]:
+        if nxt.kind not in ("item", "code") or (
+            nxt.end - unit.start > _LIST_TAKEN and end > unit.end
+        ):
+            break
+        end = nxt.end
+    return end
 
 
 def _missing_entities(question: str, lexical: LexicalIndex) -> list[str]:

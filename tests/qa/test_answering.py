@@ -1,6 +1,7 @@
-from core.types import Citation
+from core.types import Citation, SourceText
+from index.chunking import chunk_source
 from qa.answering.disagreement import find_disagreements
-from qa.answering.extractive import _answer_type, _has_type
+from qa.answering.extractive import _answer_type, _completed_end, _has_type, _quotable
 
 
 def _cit(n: int, source: str, quote: str) -> Citation:
@@ -47,3 +48,41 @@ def test_answer_types() -> None:
     assert _answer_type("Who resigned?") == ""
     assert _has_type("It was published on 13.05.2025", "date")
     assert not _has_type("No figures here at all", "number")
+    # "When" asks for a date about an event, not for a condition.
+    assert _answer_type("When does SQLite checkpoint the WAL file automatically?") == ""
+    assert _answer_type("When I delete a row, how do I remove its children?") == ""
+    assert _answer_type("In which year was it founded?") == "date"
+
+
+def _units(text: str, kind: str = "markdown"):  # type: ignore[no-untyped-def]
+    (chunk,) = chunk_source(SourceText("d.md", text, kind))
+    return chunk.text, chunk.units
+
+
+def test_a_lead_in_takes_the_code_or_list_it_introduces() -> None:
+    text, units = _units(
+        "# Tokenizers\n\nFTS5 features three built-in tokenizers:\n\n"
+        "- The unicode61 tokenizer, based on the Unicode 6.1 standard.\n"
+        "- The ascii tokenizer.\n\n"
+        "A text connection is created by\n\n```\nzz <- textConnection(LETTERS)\n```\n\n"
+        "Other prose ends here.\n"
+    )
+    pieces = [text[u.start : u.end] for u in units]
+    lead = pieces.index("FTS5 features three built-in tokenizers:")
+    taken = text[units[lead].start : _completed_end(text, units, lead)]
+    assert taken.endswith("The ascii tokenizer.") and "Unicode 6.1 standard" in taken
+    code = pieces.index("A text connection is created by")
+    assert text[units[code].start : _completed_end(text, units, code)].endswith(
+        "zz <- textConnection(LETTERS)"
+    )
+    prose = pieces.index("Other prose ends here.")
+    assert _completed_end(text, units, prose) == units[prose].end
+
+
+def test_headings_captions_and_lone_labels_are_never_quoted_alone() -> None:
+    text, units = _units(
+        "# Covering Indexes\n\nFigure 13: A Covering Index\n\nNote\n\n"
+        "An index holds every column a query needs.\n"
+    )
+    quotable = [text[u.start : u.end] for u in units if _quotable(text, u)]
+    assert quotable == ["An index holds every column a query needs."]
