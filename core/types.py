@@ -20,6 +20,7 @@ def text_hash(text: str) -> str:
 
 BlockKind = Literal["heading", "text", "item", "code", "row"]
 UNIT_CODES: dict[str, str] = {"heading": "h", "text": "t", "item": "i", "code": "c", "row": "r"}
+_UNIT_KINDS = {code: kind for kind, code in UNIT_CODES.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +63,11 @@ def decode_units(blob: str) -> list[Unit] | None:
     """Inverse of :func:`encode_units`; ``None`` when absent or malformed."""
     if not blob:
         return None
-    kinds = {v: k for k, v in UNIT_CODES.items()}
     units = []
     try:
         for part in blob.split(";"):
             a, b, code = part.split(",")
-            kind = kinds[code.rstrip(".")]
+            kind = _UNIT_KINDS[code.rstrip(".")]
             units.append(Unit(int(a), int(b), kind, code.endswith(".")))  # type: ignore[arg-type]
     except (ValueError, KeyError):
         return None

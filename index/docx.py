@@ -159,20 +159,29 @@ def _heading_level(ppr: Any, styles: dict[str, str]) -> int:
     return 0
 
 
-def _style_names(archive: zipfile.ZipFile) -> dict[str, str]:
-    """Style ids to style names ("Heading1" -> "heading 1"), from a bounded styles part."""
+def _part(archive: zipfile.ZipFile, name: str, limit: int, *, guard: bool = False) -> Any:
+    """A small XML part of the package, parsed; ``None`` when absent or over ``limit`` bytes.
+
+    With ``guard``, a part that expands like a ZIP bomb refuses the whole file first.
+    """
     from lxml import etree
 
     try:
-        info = archive.getinfo("word/styles.xml")
+        info = archive.getinfo(name)
     except KeyError:
-        return {}
-    _check_expansion(info)
-    if info.file_size > 20_000_000:
-        return {}
-    root = etree.fromstring(archive.read(info), etree.XMLParser(**_parser_args()))
+        return None
+    if guard:
+        _check_expansion(info)
+    if info.file_size > limit:
+        return None
+    return etree.fromstring(archive.read(info), etree.XMLParser(**_parser_args()))
+
+
+def _style_names(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Style ids to style names ("Heading1" -> "heading 1"), from a bounded styles part."""
+    root = _part(archive, "word/styles.xml", 20_000_000, guard=True)
     names = {}
-    for style in root.iter(f"{W}style"):
+    for style in root.iter(f"{W}style") if root is not None else ():
         name = style.find(f"{W}name")
         if name is not None:
             names[style.get(f"{W}styleId", "")] = name.get(f"{W}val", "")
@@ -183,14 +192,8 @@ def _title(archive: zipfile.ZipFile) -> str:
     from lxml import etree
 
     try:
-        info = archive.getinfo("docProps/core.xml")
-    except KeyError:
-        return ""
-    if info.file_size > 1_000_000:
-        return ""
-    try:
-        root = etree.fromstring(archive.read(info), etree.XMLParser(**_parser_args()))
+        root = _part(archive, "docProps/core.xml", 1_000_000)
     except etree.XMLSyntaxError:
         return ""
-    title = root.find("{http://purl.org/dc/elements/1.1/}title")
+    title = root.find("{http://purl.org/dc/elements/1.1/}title") if root is not None else None
     return " ".join((title.text or "").split()) if title is not None else ""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.types import Block, BlockKind
+from index.structure import join_blocks
 
 _DROP_TAGS = [
     "script", "style", "noscript", "template", "svg", "math", "nav", "head", "iframe", "form",
@@ -59,29 +60,17 @@ _LAYOUT_INSIDE = ["p", "div", "ul", "ol", "pre", "table", "h1", "h2", "h3", "h4"
 
 @dataclass
 class _Builder:
-    parts: list[str] = field(default_factory=list)
-    blocks: list[Block] = field(default_factory=list)
-    pos: int = 0
+    pieces: list[tuple[str, BlockKind, int]] = field(default_factory=list)
     inline: list[str] = field(default_factory=list)
     items: int = 0  # depth of list items being read
 
     def add(self, text: str, kind: BlockKind, level: int = 0) -> None:
-        if not text:
-            return
-        if self.parts:
-            self.parts.append("\n\n")
-            self.pos += 2
-        self.parts.append(text)
-        self.blocks.append(Block(self.pos, self.pos + len(text), kind, level))
-        self.pos += len(text)
+        self.pieces.append((text, kind, level))
 
     def flush(self) -> None:
         text = " ".join("".join(self.inline).split())
         self.inline = []
         self.add(text, "item" if self.items else "text")
-
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 def html_to_blocks(html: str) -> tuple[str, str, list[Block]]:
@@ -104,10 +93,11 @@ def html_to_blocks(html: str) -> tuple[str, str, list[Block]]:
     out = _Builder()
     _walk(root, out)
     out.flush()
+    text, blocks = join_blocks(out.pieces)
     if not title:
-        first = next((b for b in out.blocks if b.kind == "heading"), None)
-        title = out.text()[first.start : first.end] if first else ""
-    return title, out.text(), out.blocks
+        first = next((b for b in blocks if b.kind == "heading"), None)
+        title = text[first.start : first.end] if first else ""
+    return title, text, blocks
 
 
 def _drop_furniture(soup: Any) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from core.errors import SourceError
 from core.types import Block, BlockKind, SourceText
 from index.html import html_to_blocks
-from index.structure import text_blocks
+from index.structure import join_blocks, text_blocks
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".text"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -302,24 +302,7 @@ def _load_docx(rel: str, data: bytes, max_chars: int) -> SourceText:
     except Exception as exc:
         why = f"{exc.__class__.__name__}: {exc}"
         raise SourceError(rel, f"corrupt or unreadable DOCX ({why})") from exc
-    text, blocks = _join_blocks(pieces)
+    text, blocks = join_blocks(pieces)
     first = blocks[0] if blocks else None
     fallback = text[first.start : first.end][:120] if first else ""
     return SourceText(rel, text, "docx", title or fallback, "docx", blocks=blocks)
-
-
-def _join_blocks(pieces: list[tuple[str, BlockKind, int]]) -> tuple[str, list[Block]]:
-    """Join block texts with blank lines, recording each block's offsets."""
-    parts: list[str] = []
-    blocks: list[Block] = []
-    pos = 0
-    for text, kind, level in pieces:
-        if not text:
-            continue
-        if parts:
-            parts.append("\n\n")
-            pos += 2
-        parts.append(text)
-        blocks.append(Block(pos, pos + len(text), kind, level))
-        pos += len(text)
-    return "".join(parts), blocks

@@ -5,16 +5,16 @@ Blocks are paragraphs, headings, list items, code blocks and table rows.
 HTML, PDF and DOCX loaders know their structure and hand blocks over. Plain text and Markdown
 keep the file's own text (offsets must match ``read_text``), so their blocks are found here:
 Markdown through markdown-it-py's block parser, plain text from blank lines, list markers,
-underlined or lone short lines (headings) and indentation (code). A line break inside a
+underlined or numbered headings and indentation (code). A line break inside a
 hard-wrapped paragraph is whitespace, not a sentence end, as a reader takes it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
-from core.types import Block, Chunk, SourceText, Unit
+from core.types import Block, BlockKind, Chunk, SourceText, Unit
 from index.text import sentence_spans, trim
 
 _LIST_ITEM = re.compile(r"\s*(?:[-*+•‣◦–]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+\S")
@@ -43,6 +43,27 @@ def units_of(text: str, blocks: list[Block]) -> list[Unit]:
         for i, (a, b) in enumerate(spans):
             units.append(Unit(a, b, block.kind, i == len(spans) - 1))
     return units
+
+
+def join_blocks(pieces: Iterable[tuple[str, BlockKind, int]]) -> tuple[str, list[Block]]:
+    """The text of ``(text, kind, level)`` pieces joined by blank lines, with each block's offsets.
+
+    Empty pieces are skipped. Loaders that build their own text (HTML, DOCX) use it, so a block
+    is always ``text[block.start:block.end]`` and blocks are one blank line apart.
+    """
+    parts: list[str] = []
+    blocks: list[Block] = []
+    pos = 0
+    for piece, kind, level in pieces:
+        if not piece:
+            continue
+        if parts:
+            parts.append("\n\n")
+            pos += 2
+        parts.append(piece)
+        blocks.append(Block(pos, pos + len(piece), kind, level))
+        pos += len(piece)
+    return "".join(parts), blocks
 
 
 def split_units(text: str) -> list[Unit]:
@@ -129,13 +150,13 @@ def _region_blocks(
     if indented and (after_colon or _looks_like_code(text, lines)):
         a, _ = trim(text, *lines[0])
         return [Block(a, trim(text, *lines[-1])[1], "code")]
-    if len(lines) == 1 and not last and _looks_like_heading(text[lines[0][0] : lines[0][1]]):
+    # A lone numbered line ("2.2 Fixed-width files") is a heading. Any other lone short line
+    # may be a title, a dateline, a byline or a label: plain text cannot say which, so it stays
+    # quotable text (below) and heads no section.
+    if len(lines) == 1 and not last:
         a, b = trim(text, *lines[0])
-        if _NUMBERED_HEADING.match(text[a:b]):
+        if _looks_like_heading(text[a:b]) and _NUMBERED_HEADING.match(text[a:b]):
             return [Block(a, b, "heading", _numbered_level(text[a:b]))]
-        # A lone short line may be a title, a dateline, a byline or a label: plain text cannot
-        # say which, so it stays quotable text and heads no section.
-        return [Block(a, b, "text")]
     widths = [b - a for a, b in lines]
     wrapped = len(lines) >= 2 and max(widths) <= _WRAP_WIDTH
     group: list[Line] = []

@@ -258,24 +258,25 @@ class QAService:
             )
         try:
             self.sources_dir.mkdir(parents=True, exist_ok=True)
-            plain = safe_upload_name(client_name, set())
-            target = self.sources_dir / plain
-            if plain not in batch and target.is_file() and not target.is_symlink():
+            name = safe_upload_name(client_name, set())
+            target = self.sources_dir / name
+            action = ""
+            if name not in batch and target.is_file() and not target.is_symlink():
                 if target.read_bytes() == data:
-                    batch.add(plain)
-                    return plain, "unchanged"
-                if replace:
+                    action = "unchanged"
+                elif replace:
                     _atomic_write(target, data)
-                    batch.add(plain)
-                    return plain, "replaced"
-            existing = {p.name for p in self.sources_dir.iterdir()} | batch
-            name = safe_upload_name(client_name, existing)
-            _atomic_write(self.sources_dir / name, data)
+                    action = "replaced"
+            if not action:
+                existing = {p.name for p in self.sources_dir.iterdir()} | batch
+                name = safe_upload_name(client_name, existing)
+                _atomic_write(self.sources_dir / name, data)
+                action = "added"
         except OSError as exc:
             reason = exc.strerror or exc.__class__.__name__
             raise ConfigError(f"{client_name!r}: could not be saved ({reason})") from exc
         batch.add(name)
-        return name, "added"
+        return name, action
 
     def delete_source(self, source: str) -> None:
         """Delete a source file; the next index run drops its chunks."""

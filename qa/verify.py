@@ -50,9 +50,12 @@ def verify_citations(
     """
     kept: list[Citation] = []
     warnings: list[str] = []
+    texts: dict[str, str] = {}  # each source read once per answer (a read hashes the file)
     for cit in citations:
         try:
-            text = reader.read(cit.source).text
+            if cit.source not in texts:
+                texts[cit.source] = reader.read(cit.source).text
+            text = texts[cit.source]
         except SourceError as exc:
             warnings.append(f"Dropped a quote of {cit.source}: {exc.reason}.")
             continue

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.settings import AnsweringSettings, RetrieverMode
-from core.types import Answer, Citation, ScoredChunk, Unit
+from core.types import Answer, Citation, ScoredChunk, SourceText, Unit
 from index.lexical import LexicalIndex
 from index.structure import chunk_units
 from index.text import tokenize
@@ -157,6 +157,7 @@ class ExtractiveAnswerer:
                 seen.add(key)
                 # A lead-in taking its code or list keeps the lead-in's own vector for ranking.
                 vector = vectors[n] if vectors is not None else None
+                section = chunk.section_of(n)
                 cands.append(
                     Candidate(
                         hit,
@@ -164,8 +165,8 @@ class ExtractiveAnswerer:
                         chunk.start + end,
                         text,
                         terms=frozenset(tokenize(text)),
-                        section=chunk.section_of(n),
-                        section_terms=frozenset(tokenize(chunk.section_of(n))),
+                        section=section,
+                        section_terms=frozenset(tokenize(section)),
                         block_end=unit.block_end,
                         index=n,
                         # A zero row means "not pooled" (cut off by the model's length limit).
@@ -213,7 +214,8 @@ class ExtractiveAnswerer:
         """The sentences that answer, or ``([], reason)`` when the evidence is not enough."""
         cfg = self.config
         lexical = self.engine.lexical()
-        if not _key_terms(query):
+        q_terms = _key_terms(query)
+        if not q_terms:
             # "What is the answer?" names nothing to look for; any sentence would be a guess.
             return (
                 [],
@@ -223,7 +225,6 @@ class ExtractiveAnswerer:
         if missing:
             return [], f"The sources never mention {', '.join(missing)}."
         best = cands[0]
-        q_terms = _key_terms(query)
         window = frozenset().union(*(c.terms for c in cands[:3]))
         titles = frozenset().union(*(c.section_terms for c in cands[:3]))
         coverage = _coverage(q_terms, window, lexical, titles)
@@ -297,6 +298,7 @@ class ExtractiveAnswerer:
             self._sentence_vectors.popitem(last=False)
 
     def _citations(self, cands: list[Candidate]) -> list[Citation]:
+        pages: dict[str, SourceText | None] = {}  # each paged source read once per answer
         return [
             Citation(
                 n=n,
@@ -305,20 +307,24 @@ class ExtractiveAnswerer:
                 start=c.start,
                 end=c.end,
                 score=round(c.score, 4),
-                page=self._page(c),
+                page=self._page(c, pages),
                 section=c.section or None,
                 chunk_id=c.hit.chunk.id,
             )
             for n, c in enumerate(cands, 1)
         ]
 
-    def _page(self, cand: Candidate) -> int | None:
-        if cand.hit.chunk.page is None:
+    def _page(self, cand: Candidate, texts: dict[str, SourceText | None]) -> int | None:
+        chunk = cand.hit.chunk
+        if chunk.page is None:
             return None
-        try:
-            return self.reader.read(cand.hit.chunk.source).page_at(cand.start)
-        except Exception:  # the page number is a courtesy; verification reports real problems
-            return cand.hit.chunk.page
+        if chunk.source not in texts:
+            try:
+                texts[chunk.source] = self.reader.read(chunk.source)
+            except Exception:  # the page number is a courtesy; verification reports problems
+                texts[chunk.source] = None
+        src = texts[chunk.source]
+        return src.page_at(cand.start) if src is not None else chunk.page
 
 
 def _key_terms(question: str) -> frozenset[str]:
