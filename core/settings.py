@@ -74,6 +74,9 @@ class AnsweringSettings(BaseModel):
     min_coverage: float = 0.34
     strong_dense: float = 0.42
     max_quotes: int = Field(3, ge=1)
+    pool: int = Field(
+        16, ge=1, description="Leading candidate sentences the answerability model scores."
+    )
     rerank_top: int = Field(
         4, ge=0, description="Leading sentences embedded on their own to re-score them."
     )
@@ -123,6 +126,17 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Seconds a second indexer waits for the lock before giving up."
     )
     answerer: Literal["extractive", "llm"] = "extractive"
+    min_confidence: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Refuse when the best quote's chance of answering (the answerability"
+        " model's `confidence`) is below this; unset uses the model's fitted threshold.",
+    )
+    answerability_model: Path | None = Field(
+        None,
+        description="A model file written by `qa train answerability`; unset uses the shipped one.",
+    )
     embedding_batch_size: int = Field(32, ge=1)
     embedding_backend: Literal["onnx", "torch"] = Field(
         "onnx", description="Runtime for the embedding model; both give the same vectors."

@@ -202,6 +202,11 @@ class Answer(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     unverified: list[str] = Field(default_factory=list)
     answerer: str = "extractive"
+    confidence: float | None = Field(
+        None,
+        description="The answerability model's probability that the top quote answers"
+        " (also on refusals: how close the best passage came).",
+    )
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON contract of ``qa ask --json``."""

@@ -149,7 +149,8 @@ def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
 
 
-def _passage_file(passage_id: str) -> str:
+def passage_file(passage_id: str) -> str:
+    """The source file name a SQuAD-style passage is written to."""
     slug = re.sub(r"[^\w.-]+", "_", passage_id)[:80]
     return f"{slug}-{hashlib.sha1(passage_id.encode()).hexdigest()[:6]}.txt"
 
@@ -205,7 +206,7 @@ def run_squad(
     sources = store / "sources"
     sources.mkdir(parents=True, exist_ok=True)
     for p in passages:
-        path = sources / _passage_file(p["_id"])
+        path = sources / passage_file(p["_id"])
         if not path.exists():
             path.write_text(p["text"], encoding="utf-8")
     settings = Settings(sources=sources, store=store / "index", chroma_url=None)
@@ -226,7 +227,7 @@ def run_squad(
         best = max(answer.citations, key=lambda c: c.score)
         top += gold in best.quote.lower()
         anyq += any(gold in c.quote.lower() for c in answer.citations)
-        right_passage += any(c.source == _passage_file(qa["passage_id"]) for c in answer.citations)
+        right_passage += any(c.source == passage_file(qa["passage_id"]) for c in answer.citations)
     n = len(qas)
     latencies.sort()
     return SquadResult(

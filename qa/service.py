@@ -24,6 +24,7 @@ from index.indexer import index_sources, sources_origin
 from index.loaders import discover, relative_name, size_over_limit
 from index.lock import IndexLease, IndexLock, lock_path
 from index.store import Store, forget_client, is_empty_generation, make_client
+from qa.answering.answerability import load_model
 from qa.answering.base import Answerer
 from qa.answering.extractive import ExtractiveAnswerer
 from qa.retrieval import SearchEngine
@@ -101,6 +102,8 @@ class QAService:
             k=self.settings.top_k,
             mode=self.settings.retriever,
             config=self.settings.answering,
+            model=load_model(self.settings.answerability_model),
+            min_confidence=self.settings.min_confidence,
         )
         if self.settings.answerer == "llm":
             # Imported here: the LLM client packages load only when an LLM is configured.

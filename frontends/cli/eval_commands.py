@@ -1,4 +1,4 @@
-"""``qa eval retrieval | answers | squad``: run an evaluation, print its figures or its JSON."""
+"""``qa eval retrieval | answers | squad | squad2``: run an evaluation, print figures or JSON."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from evals import answers, retrieval
+from evals import answers, retrieval, squad2
 from frontends.cli.commands import print_failures, service_from
 from frontends.cli.progress import progress_bar
 
 
 def register(sub: Any, add_paths: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add ``retrieval``, ``answers`` and ``squad`` to ``qa eval``."""
+    """Add ``retrieval``, ``answers``, ``squad`` and ``squad2`` to ``qa eval``."""
     p = sub.add_parser(
         "retrieval",
         help="score bm25, dense and hybrid retrieval on a BEIR-layout data set",
@@ -61,6 +61,21 @@ def register(sub: Any, add_paths: Callable[[argparse.ArgumentParser], None]) -> 
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_squad)
+
+    p = sub.add_parser(
+        "squad2",
+        help="score answers and refusals on SQuAD 2.0-style data (questions.jsonl, sources/)",
+        description="Answered right, refused right, and the same figures at every refusal "
+        "threshold from 0.00 to 0.95, from one run.",
+    )
+    p.add_argument(
+        "--dataset", type=Path, required=True, help="folder with questions.jsonl and sources/"
+    )
+    p.add_argument("--store", type=Path, help="index folder (default: under .qa/eval/)")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--plot", type=Path, metavar="FILE", help="also draw the curve into a PNG")
+    p.set_defaults(func=cmd_squad2)
 
 
 def cmd_retrieval(args: argparse.Namespace) -> int:
@@ -122,3 +137,62 @@ def cmd_squad(args: argparse.Namespace) -> int:
         for key, value in result.model_dump().items():
             print(f"{key:26} {value}")
     return 0
+
+
+def cmd_squad2(args: argparse.Namespace) -> int:
+    """``qa eval squad2``: index the articles, ask every question, print figures and curve."""
+    dataset: Path = args.dataset
+    if not dataset.is_dir():
+        raise ConfigError(f"Data set folder {dataset} does not exist.")
+    with progress_bar(sys.stderr, quiet=args.json) as progress:
+        result = squad2.run_squad2(dataset, args.store, args.limit, progress)
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json")))
+    else:
+        print(format_squad2(result))
+    # Drawn after printing: a missing matplotlib must not lose a long run's figures.
+    if args.plot:
+        squad2.plot_curve(result, args.plot)
+        print(f"curve drawn in {args.plot}", file=sys.stderr)
+    return 0
+
+
+SQUAD2_FIGURES = (
+    "answerable_top_quote",
+    "answerable_any_quote",
+    "answerable_right_source",
+    "wrongly_refused",
+    "unanswerable_refused",
+    "overall",
+    "always_answer",
+    "exact_quote_rate",
+)
+
+
+def format_squad2(result: squad2.Squad2Result) -> str:
+    """The figures as percentages, then the threshold curve as an aligned table."""
+    lines = [
+        f"{'questions':24} {result.questions} "
+        f"({result.answerable} answerable, {result.unanswerable} unanswerable)",
+        f"{'threshold':24} {result.threshold:.2f}",
+    ]
+    lines += [f"{key:24} {_percent(getattr(result, key))}" for key in SQUAD2_FIGURES]
+    p50 = "n/a" if result.latency_ms_p50 is None else f"{result.latency_ms_p50:.1f} ms"
+    lines += [f"{'latency_p50':24} {p50}", ""]
+    columns = (
+        "threshold",
+        "coverage",
+        "precision",
+        "overall",
+        "answerable_top_quote",
+        "unanswerable_refused",
+    )
+    lines.append("  ".join(columns))
+    # The grid row nearest the threshold in force is marked; the figures above are exact.
+    nearest = min(result.curve, key=lambda p: abs(p.threshold - result.threshold), default=None)
+    for point in result.curve:
+        mark = "  <- run" if point is nearest else ""
+        cells = [f"{point.threshold:>{len(columns[0])}.2f}"]
+        cells += [f"{_percent(getattr(point, c)):>{len(c)}}" for c in columns[1:]]
+        lines.append("  ".join(cells) + mark)
+    return "\n".join(lines)

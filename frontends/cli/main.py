@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.errors import QAError
-from frontends.cli import commands, eval_commands
+from frontends.cli import commands, eval_commands, train_commands
 
 
 def add_paths(p: argparse.ArgumentParser) -> None:
@@ -65,12 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate retrieval or answers on a data set")
     eval_commands.register(p.add_subparsers(dest="eval_command", required=True), add_paths)
+
+    p = sub.add_parser("train", help="fit a model the answerer uses, on labelled data")
+    train_commands.register(p.add_subparsers(dest="train_command", required=True))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``qa`` command; errors of the ``QAError`` family become one line and an exit code."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `qa train`
     try:
         return int(args.func(args))
     except QAError as exc:

@@ -1,7 +1,9 @@
 from core.types import Citation, SourceText
 from index.chunking import chunk_source
 from qa.answering.disagreement import find_disagreements
-from qa.answering.extractive import _answer_type, _completed_end, _has_type, _quotable
+from qa.answering.evidence import answer_type as _answer_type
+from qa.answering.evidence import has_type as _has_type
+from qa.answering.extractive import _completed_end, _quotable
 
 
 def _cit(n: int, source: str, quote: str) -> Citation:

@@ -1,0 +1,140 @@
+"""What the answerers know about a question and a candidate sentence: the shared vocabulary.
+
+The question's key terms and the kind of value it asks for, the names it mentions, and the
+candidate sentences with the evidence measured for each. The extractive answerer ranks with
+these, and the answerability model turns them into features.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.types import ScoredChunk
+from index.lexical import LexicalIndex
+from index.text import tokenize
+
+# Question words and fillers that say nothing about the topic.
+GENERIC = frozenset(
+    tokenize(
+        "how many much what which who whom whose when where why does did do is are was were "
+        "please explain describe give list name mention mentioned kind type article source sources "
+        "document text report happen happened answer answers question questions thing things "
+        "stuff information info detail details something anything everything",
+        keep_stopwords=True,
+    )
+)
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
+    r"fifty|hundred|thousand|million|billion|dozen|several|few)\b",
+    re.IGNORECASE,
+)
+_NUMBER_WORD = re.compile(
+    r"\d[\d,.]*\d|\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"twenty|thirty|forty|fifty|hundred|thousand|million|billion)\b",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    r"\b(1[5-9]\d\d|20\d\d)\b|\d{1,2}[./]\d{1,2}[./]\d{2,4}|\b(january|february|march|april|may|"
+    r"june|july|august|september|october|november|december|monday|tuesday|wednesday|thursday|"
+    r"friday|saturday|sunday|yesterday|today|century|decade)\b",
+    re.IGNORECASE,
+)
+# A capitalised word that does not start a sentence: a name.
+PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w’'-]*[A-Za-z0-9])")
+
+
+@dataclass
+class Candidate:
+    """A sentence of a retrieved chunk, with absolute offsets in its source."""
+
+    hit: ScoredChunk
+    start: int
+    end: int
+    text: str
+    dense: float = 0.0
+    coverage: float = 0.0
+    score: float = 0.0
+    terms: frozenset[str] = frozenset()
+    # Terms of the units on either side in the chunk: what a reader sees around the quote.
+    context_terms: frozenset[str] = frozenset()
+    section: str = ""
+    section_terms: frozenset[str] = frozenset()
+    block_end: bool = True
+    index: int = 0  # the unit's position in its chunk
+    vector: np.ndarray | None = None
+    own_vector: bool = False  # ``dense`` is from the sentence embedded on its own
+    confidence: float | None = None  # the answerability model's probability
+
+
+def key_terms(question: str) -> frozenset[str]:
+    """The question's stemmed content terms, without question words and fillers."""
+    return frozenset(t for t in tokenize(question) if t not in GENERIC)
+
+
+def coverage(
+    q_terms: frozenset[str],
+    terms: frozenset[str],
+    lexical: LexicalIndex,
+    titles: frozenset[str] = frozenset(),
+) -> float:
+    """Share of the question's key terms (idf-weighted) that the evidence contains.
+
+    A term found only in the headings above the evidence counts half: the section is about it,
+    the sentence may not be.
+    """
+    if not q_terms:
+        return 0.0
+    total = sum(lexical.idf(t) for t in q_terms)
+    found = sum(lexical.idf(t) for t in q_terms & terms)
+    found += 0.5 * sum(lexical.idf(t) for t in (q_terms & titles) - terms)
+    return found / total if total else 0.0
+
+
+def names(text: str) -> list[str]:
+    """Capitalised words past the start of a sentence: names, titles, acronyms."""
+    return [m.group(1) for m in PROPER.finditer(text)]
+
+
+def missing_entities(question: str, lexical: LexicalIndex) -> list[str]:
+    """Names in the question that no source contains."""
+    missing = []
+    for word in names(question):
+        tokens = [t for t in tokenize(word) if t not in GENERIC]
+        if tokens and all(lexical.document_frequency(t) == 0 for t in tokens):
+            missing.append(word)
+    return missing
+
+
+def answer_type(question: str) -> str:
+    """The kind of value the question asks for: "number", "date", or "" (any).
+
+    "When" asks for a date only about an event ("When was it founded?"); "When does SQLite
+    checkpoint?" asks for a condition, and "When I delete a row, how ..." is not asking when.
+    """
+    q = question.lower()
+    if re.search(r"\bhow (many|much)\b|\bwhat (number|percentage|amount)\b", q):
+        return "number"
+    if re.search(r"\b(what|which|in what|in which) (year|date|day|month|century|decade)\b", q):
+        return "date"
+    if re.search(r"(^|[,;]\s*)when (was|were|did|will)\b", q) and not re.search(
+        r",\s*(how|what)\b", q
+    ):
+        return "date"
+    return ""
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers a text states, as written ("1901", "three")."""
+    return {m.group(0).lower() for m in _NUMBER_WORD.finditer(text)}
+
+
+def has_type(text: str, wanted: str) -> bool:
+    """Whether ``text`` holds a value of the wanted kind (always true for "")."""
+    if wanted == "number":
+        return bool(_NUMBER.search(text))
+    if wanted == "date":
+        return bool(_DATE.search(text))
+    return True
