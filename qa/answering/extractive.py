@@ -100,7 +100,8 @@ class ExtractiveAnswerer:
         candidates = self.rank(question, query, self.score(question, query, hits))
         if not candidates:
             return Answer(question=question, answer=REFUSAL, refused=True, confidence=0.0)
-        confidence = first_choice(question, candidates).confidence
+        lead = first_choice(question, candidates).confidence
+        confidence = round(lead, 4) if lead is not None else None
         chosen, reason = self.select(question, query, candidates)
         if not chosen:
             related = self._citations(candidates[: self.config.related])

@@ -82,3 +82,29 @@ def test_sources_that_disagree_are_shown_side_by_side(service) -> None:
     sources = {c.source for c in answer.citations if c.n in accounts}
     assert sources == {"000_9bb67ea3e936fa88.txt", "004_6dfc703d79982146.txt"}
     assert answer.answer.startswith("The sources give different accounts")
+
+
+def test_answers_carry_the_models_confidence_and_the_threshold_decides(service) -> None:
+    from core.settings import Settings
+    from qa.service import QAService
+
+    question = "Who resigned from the tax agency?"
+    answer = service.ask(question)
+    threshold = service.answerer.min_confidence
+    assert not answer.refused
+    assert answer.confidence is not None and threshold <= answer.confidence <= 1.0
+    # The same index, a stricter threshold: the same evidence is now refused, with a reason,
+    # and the refusal still says how close the best passage came.
+    strict = QAService(
+        Settings(
+            sources=service.sources_dir,
+            store=service.store_dir,
+            min_confidence=min(1.0, answer.confidence + 0.01),
+        ),
+        embeddings=service.embeddings,
+    )
+    refused = strict.ask(question)
+    assert refused.refused and refused.warnings
+    assert refused.confidence == answer.confidence
+    off_topic = service.ask("What is the boiling point of liquid nitrogen on Mars?")
+    assert off_topic.refused
