@@ -119,7 +119,12 @@ def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
     """Lower-cased, stemmed word tokens; stop words dropped unless asked to keep them."""
     words = []
     for raw in _TOKEN.findall(text.lower()):
-        for word in re.split(r"[-'’]", raw):
+        # Most words hold no hyphen or apostrophe: skip the split (a hot path when answering).
+        parts = _WORD_JOINERS.split(raw) if _WORD_JOINERS.search(raw) else (raw,)
+        for word in parts:
             if word and (keep_stopwords or word not in STOPWORDS):
                 words.append(word)
     return _stemmer().stemWords(words)  # type: ignore[no-any-return]
+
+
+_WORD_JOINERS = re.compile(r"[-'’]")

@@ -112,6 +112,13 @@ def candidate_features(
     q_modifiers = {m.lower() for m in _MODIFIER.findall(question)}
     wh = {name: float(bool(rx.search(question))) for name, rx in _WH.items()}
     chunk_terms: dict[str, frozenset[str]] = {}
+    chunk_numbers: dict[str, set[str]] = {}
+
+    def covered(terms: frozenset[str]) -> float:
+        # coverage() with the question's idf looked up once, not per candidate
+        total = sum(idf.values())
+        return sum(idf[t] for t in q_terms & terms) / total if total else 0.0
+
     best_dense = max((c.dense for c in cands), default=0.0)
     best_cov = max((c.coverage for c in cands), default=0.0)
     rows = []
@@ -119,6 +126,7 @@ def candidate_features(
         chunk = c.hit.chunk
         if chunk.id not in chunk_terms:
             chunk_terms[chunk.id] = frozenset(tokenize(chunk.text))
+            chunk_numbers[chunk.id] = numbers(chunk.text)
         around = c.terms | c.context_terms
         missing = q_terms - around
         cand_names = {t for n in names(c.text) for t in tokenize(n)}
@@ -128,8 +136,8 @@ def candidate_features(
             "dense": c.dense,
             "own_vector": float(c.own_vector),
             "coverage": c.coverage,
-            "context_coverage": coverage(q_terms, around, lexical),
-            "chunk_coverage": coverage(q_terms, chunk_terms[chunk.id], lexical),
+            "context_coverage": covered(around),
+            "chunk_coverage": covered(chunk_terms[chunk.id]),
             "title_coverage": coverage(q_terms, c.section_terms, lexical),
             "missing_rarest": max((idf[t] for t in missing), default=0.0) / rarest,
             "missing_share": len(q_terms - c.terms) / len(q_terms) if q_terms else 1.0,
@@ -152,7 +160,7 @@ def candidate_features(
             "length": math.log1p(n_tokens) / 4,
             "negation_mismatch": float(q_negated != bool(_NEGATION.search(c.text))),
             # "three fundamental interactions" against a sentence that says four
-            "number_missing": float(bool(q_numbers - numbers(_context_text(c)))),
+            "number_missing": float(bool(q_numbers - chunk_numbers[chunk.id])),
             "modifier_missing": float(
                 bool(q_modifiers - {m.lower() for m in _MODIFIER.findall(c.text)})
             ),
@@ -164,11 +172,6 @@ def candidate_features(
         }
         rows.append([row[name] for name in FEATURES])
     return np.asarray(rows, dtype=np.float64).reshape(len(cands), len(FEATURES))
-
-
-def _context_text(cand: Candidate) -> str:
-    """The candidate's chunk text: the sentence and what stands around it."""
-    return cand.hit.chunk.text
 
 
 @dataclass
