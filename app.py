@@ -19,6 +19,7 @@ from frontends.render import (
     Turn,
     answer_html,
     citation_label,
+    confidence_line,
     conversation_markdown,
     disagreement_groups,
     element_id,
@@ -190,6 +191,8 @@ def render_answer(service: QAService, answer: Answer, key: str) -> None:
         st.warning(md_text(answer.answer))
     else:
         st.html(answer_html(answer.answer))
+    if answer.confidence is not None:
+        st.caption(confidence_line(answer))
     for warning in answer.warnings:
         st.caption(f"⚠ {md_text(warning)}")
     show_disagreement(answer)

@@ -105,6 +105,14 @@ def citation_label(cit: Citation) -> str:
     return f"\\[{cit.n}\\] {md_text(where)}{page}"
 
 
+def confidence_line(answer: Answer) -> str:
+    """How sure the answerer is, in words a reader can use (``answer.confidence`` is set)."""
+    share = f"{answer.confidence or 0.0:.0%}"
+    if answer.refused:
+        return f"The closest passage scored {share} as an answer: too low to quote it as one."
+    return f"Confidence {share} that the first quote answers the question."
+
+
 def element_id(*parts: object) -> str:
     """Return a DOM id made only of ``[A-Za-z0-9_-]`` (safe inside the constant scroll script)."""
     return "qa-" + _SAFE_ID.sub("-", "-".join(str(p) for p in parts))

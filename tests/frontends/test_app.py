@@ -57,6 +57,8 @@ def test_app_indexes_on_first_start_and_answers_with_citations(app: AppTest) -> 
     assert any("Indexed in" in s.value for s in app.sidebar.success)
     answer = _ask(app)
     assert not answer.refused and "Melanie Krause" in answer.answer
+    assert answer.confidence is not None
+    assert f"Confidence {answer.confidence:.0%} that" in " ".join(c.value for c in app.caption)
     labels = [e.label for e in app.expander]
     assert any(
         label.startswith("\\[1\\]") and "000\\_9bb67ea3e936fa88.txt" in label for label in labels

@@ -148,3 +148,13 @@ def test_index_summaries_of_the_page_and_the_command_agree() -> None:
         "files: 2 added, 0 changed, 1 removed, 0 unchanged, 1 failed",
         "chunks: 7 embedded, 3 reused, 0 deleted",
     ]
+
+
+def test_confidence_line_for_an_answer_and_a_refusal() -> None:
+    from core.types import Answer
+    from frontends.render import confidence_line
+
+    sure = Answer(question="q", answer="a [1]", refused=False, confidence=0.834)
+    assert confidence_line(sure) == "Confidence 83% that the first quote answers the question."
+    unsure = Answer(question="q", answer="no", refused=True, confidence=0.071)
+    assert confidence_line(unsure).startswith("The closest passage scored 7% ")
