@@ -24,7 +24,8 @@ from pydantic import BaseModel
 from core.errors import ConfigError
 from core.progress import ProgressCallback
 from core.settings import Settings
-from evals.answers import passage_file, read_jsonl
+from evals.answers import flat, passage_file, read_jsonl, write_passages
+from evals.squad2 import Squad2Record, squad2_scores
 from qa.answering.answerability import FEATURES, AnswerabilityModel
 from qa.answering.extractive import ExtractiveAnswerer, first_choice
 from qa.service import QAService
@@ -113,12 +114,7 @@ def _question_file(path: Path, name: str, sources: Path) -> QuestionSet:
 
 
 def _squad_set(path: Path, work: Path) -> QuestionSet:
-    sources = work / "sources"
-    sources.mkdir(parents=True, exist_ok=True)
-    for p in read_jsonl(path / "passages.jsonl"):
-        target = sources / passage_file(p["_id"])
-        if not target.exists():
-            target.write_text(p["text"], encoding="utf-8")
+    sources = write_passages(path / "passages.jsonl", work / "sources")
     questions = [
         LabelledQuestion(
             q=row["question"],
@@ -143,10 +139,6 @@ def _code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def _flat(text: str) -> str:
-    return " ".join(text.split()).lower()
-
-
 def collect(
     qset: QuestionSet,
     store: Path,
@@ -156,7 +148,7 @@ def collect(
     """Index the set's sources under ``store`` and compute every question's candidate rows.
 
     The rows are cached in ``store`` keyed by the questions, the sources' index generation and
-    the feature list, so refitting does not re-ask.
+    the code that computes them, so refitting does not re-ask.
     """
     settings = Settings(sources=qset.sources, store=store, chroma_url=None)
     service = QAService(settings, embeddings=embeddings)
@@ -193,13 +185,13 @@ def collect(
     for i, q in enumerate(qset.questions):
         pool, x, reason = answerer.evidence(q.q)
         ruled_out.append(bool(reason))
-        chosen.append(len(rows) + pool.index(first_choice(q.q, pool)) if pool else -1)
-        if reason:
-            chosen[-1] = -1
+        if reason or not pool:
+            chosen.append(-1)
             continue  # refused whatever the model says: nothing to learn from
-        gold = [_flat(a) for a in q.answers]
+        chosen.append(len(rows) + pool.index(first_choice(q.q, pool)))
+        gold = [flat(a) for a in q.answers]
         for cand, row in zip(pool, x, strict=True):
-            right = any(g in _flat(cand.text) for g in gold)
+            right = any(g in flat(cand.text) for g in gold)
             if q.source is not None:
                 right = right and cand.hit.chunk.source == q.source
             rows.append(row)
@@ -286,23 +278,26 @@ def decide(features: Features, probs: np.ndarray) -> Decisions:
 
 
 def scores(d: Decisions, threshold: float) -> dict[str, float | int | None]:
-    """The squad2 figures at one threshold (offline: top quote and refusal only)."""
-    answered = d.confidence >= threshold
-    n_ans = int(d.answerable.sum())
-    n_ref = int((~d.answerable).sum())
-    right = (d.answerable & answered & d.top_right) | (~d.answerable & ~answered)
-    return {
-        "questions": len(d.answerable),
-        "answerable_top_quote": _ratio(int((d.answerable & answered & d.top_right).sum()), n_ans),
-        "wrongly_refused": _ratio(int((d.answerable & ~answered).sum()), n_ans),
-        "unanswerable_refused": _ratio(int((~d.answerable & ~answered).sum()), n_ref),
-        "overall": _ratio(int(right.sum()), len(d.answerable)),
-        "always_answer": _ratio(int((d.answerable & d.top_right).sum()), len(d.answerable)),
-    }
-
-
-def _ratio(a: int, b: int) -> float | None:
-    return round(a / b, 4) if b else None
+    """The ``qa eval squad2`` figures at one threshold (offline: top quote and refusal only)."""
+    records = [
+        Squad2Record(
+            answerable=bool(a),
+            confidence=max(float(c), 0.0),
+            refused=bool(c < threshold),
+            rule_refused=bool(c < 0),  # ruled out, or no candidate
+            top_has_gold=bool(right),
+        )
+        for c, right, a in zip(d.confidence, d.top_right, d.answerable, strict=True)
+    ]
+    figures = squad2_scores(records, threshold)
+    keys = (
+        "answerable_top_quote",
+        "wrongly_refused",
+        "unanswerable_refused",
+        "overall",
+        "always_answer",
+    )
+    return {"questions": len(records), **{k: figures[k] for k in keys}}
 
 
 def fold_of(features: Sequence[Features], folds: int) -> list[np.ndarray]:
@@ -348,6 +343,7 @@ def best_threshold(decisions: Sequence[Decisions]) -> float:
     for t in grid:
         shares = []
         for d in decisions:
+            # squad2_scores' "overall", unrounded and over arrays: the grid is searched often.
             answered = d.confidence >= t
             right = (d.answerable & d.top_right & answered) | (~d.answerable & ~answered)
             shares.append(right.mean() if len(right) else 0.0)
@@ -382,7 +378,7 @@ def train(
 ) -> TrainResult:
     """Collect rows, cross-validate by article, choose the threshold, fit on all, write ``out``.
 
-    The threshold is the one with the most questions right out of fold, so it is chosen on
+    The threshold is :func:`best_threshold` of the out-of-fold decisions, so it is chosen on
     predictions for articles the model had not seen.
     """
     if folds < 2:

@@ -86,8 +86,8 @@ def score_question(q: dict[str, Any], answer: Answer) -> tuple[bool, str]:
     if answer.refused:
         return False, "refused an answerable question"
     # Case-insensitive after collapsing whitespace (a quote may span a wrapped line).
-    quotes = _flat(" ".join(c.quote for c in answer.citations))
-    if q.get("expect_any") and not any(_flat(e) in quotes for e in q["expect_any"]):
+    quotes = flat(" ".join(c.quote for c in answer.citations))
+    if q.get("expect_any") and not any(flat(e) in quotes for e in q["expect_any"]):
         return False, f"no quote contains any of {q['expect_any']}"
     cited = {c.source for c in answer.citations}
     if q.get("sources_any") and not any(s in c for s in q["sources_any"] for c in cited):
@@ -98,7 +98,8 @@ def score_question(q: dict[str, Any], answer: Answer) -> tuple[bool, str]:
     return True, ""
 
 
-def _flat(text: str) -> str:
+def flat(text: str) -> str:
+    """Lower case, whitespace collapsed: how gold answers and quotes are compared."""
     return " ".join(text.split()).lower()
 
 
@@ -135,17 +136,18 @@ def evaluate_answers(
             misses.append(Miss(id=q.get("id"), q=q["q"], why=why, answer=answer.answer))
     return AnswersResult(
         questions=len(questions),
-        answerable_accuracy=_ratio(right, answerable),
-        refusal_accuracy=_ratio(refused_right, refusals),
-        exact_quote_rate=_ratio(exact, quotes),
-        citation_accuracy=_ratio(cited_right, cited_total),
+        answerable_accuracy=ratio(right, answerable),
+        refusal_accuracy=ratio(refused_right, refusals),
+        exact_quote_rate=ratio(exact, quotes),
+        citation_accuracy=ratio(cited_right, cited_total),
         answerable=answerable,
         refusals=refusals,
         misses=misses,
     )
 
 
-def _ratio(a: int, b: int) -> float | None:
+def ratio(a: int, b: int) -> float | None:
+    """``a / b`` rounded as every figure is reported; None when there is nothing to count."""
     return round(a / b, 4) if b else None
 
 
@@ -153,6 +155,16 @@ def passage_file(passage_id: str) -> str:
     """The source file name a SQuAD-style passage is written to."""
     slug = re.sub(r"[^\w.-]+", "_", passage_id)[:80]
     return f"{slug}-{hashlib.sha1(passage_id.encode()).hexdigest()[:6]}.txt"
+
+
+def write_passages(passages: Path, sources: Path) -> Path:
+    """Write each passage of a ``passages.jsonl`` as a source file (once); return the folder."""
+    sources.mkdir(parents=True, exist_ok=True)
+    for p in read_jsonl(passages):
+        path = sources / passage_file(p["_id"])
+        if not path.exists():
+            path.write_text(p["text"], encoding="utf-8")
+    return sources
 
 
 BASELINES = ("naive",)
@@ -200,15 +212,9 @@ def run_squad(
         embeddings: The model (the packaged one by default; tests pass a fake).
 
     """
-    passages = read_jsonl(dataset / "passages.jsonl")
     qas = read_jsonl(dataset / "qa.jsonl")[:limit]
-    store = store or Path(".qa") / "eval" / f"squad-{_slug(dataset)}"
-    sources = store / "sources"
-    sources.mkdir(parents=True, exist_ok=True)
-    for p in passages:
-        path = sources / passage_file(p["_id"])
-        if not path.exists():
-            path.write_text(p["text"], encoding="utf-8")
+    store = store or Path(".qa") / "eval" / f"squad-{slug(dataset)}"
+    sources = write_passages(dataset / "passages.jsonl", store / "sources")
     settings = Settings(sources=sources, store=store / "index", chroma_url=None)
     service = QAService(settings, embeddings=embeddings)
     service.index(progress=progress)
@@ -233,15 +239,16 @@ def run_squad(
     return SquadResult(
         dataset=str(dataset),
         questions=n,
-        top_quote_contains_answer=_ratio(top, n),
-        any_quote_contains_answer=_ratio(anyq, n),
-        right_passage_cited=_ratio(right_passage, n),
-        refused=_ratio(refused, n),
-        exact_quote_rate=_ratio(exact, quotes),
+        top_quote_contains_answer=ratio(top, n),
+        any_quote_contains_answer=ratio(anyq, n),
+        right_passage_cited=ratio(right_passage, n),
+        refused=ratio(refused, n),
+        exact_quote_rate=ratio(exact, quotes),
         latency_ms_p50=round(1000 * latencies[n // 2], 1) if n else None,
     )
 
 
-def _slug(path: Path) -> str:
+def slug(path: Path) -> str:
+    """A folder name for a data set's store: its name and a hash of where it is."""
     resolved = str(path.resolve())
     return f"{path.name}-{hashlib.sha1(resolved.encode()).hexdigest()[:8]}"

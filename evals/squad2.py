@@ -19,7 +19,7 @@ from core.errors import ConfigError
 from core.progress import ProgressCallback
 from core.settings import Settings
 from core.types import Answer, Citation
-from evals.answers import _flat, _ratio, _slug, read_jsonl
+from evals.answers import flat, ratio, read_jsonl, slug
 from qa.service import QAService
 from qa.verify import count_exact
 
@@ -75,6 +75,8 @@ class Squad2Result(BaseModel):
     unanswerable_refused: float | None
     overall: float | None
     always_answer: float | None
+    coverage: float | None = Field(None, description="Share of questions answered.")
+    precision: float | None = Field(None, description="Share of answers whose top quote is right.")
     exact_quote_rate: float | None
     latency_ms_p50: float | None
     curve: list[CurvePoint] = Field(default_factory=list)
@@ -90,10 +92,10 @@ def record(q: dict[str, Any], answer: Answer, threshold: float) -> Squad2Record:
     else:
         shown = answer.citations
         top = max(shown, key=lambda c: c.score) if shown else None
-    gold = [_flat(a) for a in q.get("answers", []) if a.strip()]
+    gold = [flat(a) for a in q.get("answers", []) if a.strip()]
 
     def has_gold(c: Citation) -> bool:
-        return any(g in _flat(c.quote) for g in gold)
+        return any(g in flat(c.quote) for g in gold)
 
     return Squad2Record(
         id=q.get("id"),
@@ -127,19 +129,19 @@ def squad2_scores(records: Sequence[Squad2Record], threshold: float) -> dict[str
     done = sum(answered(r) for r in records)
     una_refused = sum(not answered(r) for r in una)
     return {
-        "answerable_top_quote": _ratio(right, len(ans)),
-        "answerable_any_quote": _ratio(sum(answered(r) and r.any_has_gold for r in ans), len(ans)),
-        "answerable_right_source": _ratio(
+        "answerable_top_quote": ratio(right, len(ans)),
+        "answerable_any_quote": ratio(sum(answered(r) and r.any_has_gold for r in ans), len(ans)),
+        "answerable_right_source": ratio(
             sum(answered(r) and r.right_source for r in ans), len(ans)
         ),
-        "wrongly_refused": _ratio(sum(not answered(r) for r in ans), len(ans)),
-        "unanswerable_refused": _ratio(una_refused, len(una)),
-        "overall": _ratio(right + una_refused, n),
+        "wrongly_refused": ratio(sum(not answered(r) for r in ans), len(ans)),
+        "unanswerable_refused": ratio(una_refused, len(una)),
+        "overall": ratio(right + una_refused, n),
         # A system that never refuses: every answerable question gets its top quote.
-        "always_answer": _ratio(sum(r.top_has_gold for r in ans), n),
-        "coverage": _ratio(done, n),
+        "always_answer": ratio(sum(r.top_has_gold for r in ans), n),
+        "coverage": ratio(done, n),
         # An answered unanswerable question is a wrong answer.
-        "precision": _ratio(right, done),
+        "precision": ratio(right, done),
     }
 
 
@@ -184,7 +186,7 @@ def run_squad2(
     if not sources.is_dir():
         raise ConfigError(f"{sources} does not exist: a SQuAD 2.0 data set has its articles there.")
     questions = read_jsonl(dataset / "questions.jsonl")[:limit]
-    store = store or Path(".qa") / "eval" / f"squad2-{_slug(dataset)}"
+    store = store or Path(".qa") / "eval" / f"squad2-{slug(dataset)}"
     settings = Settings(sources=sources, store=store, chroma_url=None)
     service = QAService(settings, embeddings=embeddings)
     service.index(progress=progress)
@@ -208,8 +210,8 @@ def run_squad2(
         answerable=sum(r.answerable for r in records),
         unanswerable=sum(not r.answerable for r in records),
         threshold=threshold,
-        **{k: v for k, v in scores.items() if k in Squad2Result.model_fields},
-        exact_quote_rate=_ratio(exact, quotes),
+        **scores,
+        exact_quote_rate=ratio(exact, quotes),
         latency_ms_p50=round(1000 * latencies[n // 2], 1) if n else None,
         curve=curve(records),
     )
@@ -232,9 +234,15 @@ def plot_curve(result: Squad2Result, path: Path) -> None:
     xs = [p.coverage for p in pts if p.coverage is not None and p.precision is not None]
     ys = [p.precision for p in pts if p.coverage is not None and p.precision is not None]
     left.plot(xs, ys, marker=".")
-    run = _run_point(result)
-    if run is not None:
-        left.plot(*run, marker="o", color="grey", linestyle="", label="run threshold")
+    if result.coverage is not None and result.precision is not None:
+        left.plot(
+            result.coverage,
+            result.precision,
+            marker="o",
+            color="grey",
+            linestyle="",
+            label="run threshold",
+        )
         left.legend(loc="best")
     left.set(xlabel="coverage (answered / all)", ylabel="precision", title="precision vs coverage")
     ts = [p.threshold for p in pts]
@@ -249,13 +257,3 @@ def plot_curve(result: Squad2Result, path: Path) -> None:
         ax.grid(alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=100)
-
-
-def _run_point(result: Squad2Result) -> tuple[float, float] | None:
-    """(coverage, precision) at the run's threshold, rebuilt from its figures."""
-    r = result
-    # A figure is None only when its kind has no questions: its count is then 0 too.
-    right = (r.answerable_top_quote or 0.0) * r.answerable
-    done = r.answerable * (1 - (r.wrongly_refused or 0.0))
-    done += r.unanswerable * (1 - (r.unanswerable_refused or 0.0))
-    return (done / r.questions, right / done) if done else None

@@ -29,11 +29,11 @@ from index.text import tokenize
 from qa.answering.evidence import (
     Candidate,
     answer_type,
-    coverage,
     has_type,
     key_terms,
     names,
     numbers,
+    weighted_coverage,
 )
 
 MODEL_FILE = Path(__file__).with_name("answerability.json")
@@ -114,11 +114,6 @@ def candidate_features(
     chunk_terms: dict[str, frozenset[str]] = {}
     chunk_numbers: dict[str, set[str]] = {}
 
-    def covered(terms: frozenset[str]) -> float:
-        # coverage() with the question's idf looked up once, not per candidate
-        total = sum(idf.values())
-        return sum(idf[t] for t in q_terms & terms) / total if total else 0.0
-
     best_dense = max((c.dense for c in cands), default=0.0)
     best_cov = max((c.coverage for c in cands), default=0.0)
     rows = []
@@ -136,9 +131,9 @@ def candidate_features(
             "dense": c.dense,
             "own_vector": float(c.own_vector),
             "coverage": c.coverage,
-            "context_coverage": covered(around),
-            "chunk_coverage": covered(chunk_terms[chunk.id]),
-            "title_coverage": coverage(q_terms, c.section_terms, lexical),
+            "context_coverage": weighted_coverage(idf, around),
+            "chunk_coverage": weighted_coverage(idf, chunk_terms[chunk.id]),
+            "title_coverage": weighted_coverage(idf, c.section_terms),
             "missing_rarest": max((idf[t] for t in missing), default=0.0) / rarest,
             "missing_share": len(q_terms - c.terms) / len(q_terms) if q_terms else 1.0,
             "dense_gap": best_dense - c.dense,

@@ -8,6 +8,7 @@ these, and the answerability model turns them into features.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,12 +86,20 @@ def coverage(
     A term found only in the headings above the evidence counts half: the section is about it,
     the sentence may not be.
     """
-    if not q_terms:
+    return weighted_coverage({t: lexical.idf(t) for t in q_terms}, terms, titles)
+
+
+def weighted_coverage(
+    idf: Mapping[str, float], terms: frozenset[str], titles: frozenset[str] = frozenset()
+) -> float:
+    """:func:`coverage` with the question's terms and their idf looked up once by the caller."""
+    q_terms = frozenset(idf)
+    total = sum(idf.values())
+    if not total:
         return 0.0
-    total = sum(lexical.idf(t) for t in q_terms)
-    found = sum(lexical.idf(t) for t in q_terms & terms)
-    found += 0.5 * sum(lexical.idf(t) for t in (q_terms & titles) - terms)
-    return found / total if total else 0.0
+    found = sum(idf[t] for t in q_terms & terms)
+    found += 0.5 * sum(idf[t] for t in (q_terms & titles) - terms)
+    return found / total
 
 
 def names(text: str) -> list[str]:

@@ -91,7 +91,8 @@ class ExtractiveAnswerer:
             rows = candidate_features(question, query, pool, self.engine.lexical())
             reason = self.ruled_out(question, query)
             if pool and not reason:
-                reason = self._heuristic_refusal(query, pool, answer_type(question), False)
+                wanted = answer_type(question)
+                reason = self._heuristic_refusal(query, pool, wanted, support=False)
             return pool, rows, reason
 
     def _answer(self, question: str, history: list[str]) -> Answer:
@@ -264,18 +265,17 @@ class ExtractiveAnswerer:
                 break
             if cand in chosen or any(_near_duplicate(cand.text, c.text) for c in chosen):
                 continue
-            strength = cand.score
             new_source = all(cand.hit.chunk.source != c.hit.chunk.source for c in chosen)
             if new_source:
                 # Another source's account is worth showing when it addresses the question too.
                 supported = cand.coverage >= cfg.min_coverage or cand.dense >= cfg.strong_dense
-                if strength >= cfg.other_source_ratio * best and supported:
+                if cand.score >= cfg.other_source_ratio * best and supported:
                     chosen.append(cand)
                     covered |= cand.terms
                 continue
             # Near-ties are kept: the scores cannot tell which of them answers.
-            tie = strength >= cfg.tie_ratio * best
-            if strength >= cfg.keep_ratio * best and (tie or (cand.terms - covered) & q_terms):
+            tie = cand.score >= cfg.tie_ratio * best
+            if cand.score >= cfg.keep_ratio * best and (tie or (cand.terms - covered) & q_terms):
                 chosen.append(cand)
                 covered |= cand.terms
         # Readable order: by source as first chosen, then position in the source.
@@ -302,16 +302,15 @@ class ExtractiveAnswerer:
         answerer without a model: tests, experiments).
         """
         cfg = self.config
-        lexical = self.engine.lexical()
         best = cands[0]
-        window = frozenset().union(*(c.terms for c in cands[:3]))
-        titles = frozenset().union(*(c.section_terms for c in cands[:3]))
-        covered = coverage(key_terms(query), window, lexical, titles)
-        if support and (
-            best.score < cfg.min_support
-            or (covered < cfg.min_coverage and best.dense < cfg.strong_dense)
-        ):
-            return "No passage addresses the question closely enough."
+        if support:
+            window = frozenset().union(*(c.terms for c in cands[:3]))
+            titles = frozenset().union(*(c.section_terms for c in cands[:3]))
+            covered = coverage(key_terms(query), window, self.engine.lexical(), titles)
+            if best.score < cfg.min_support or (
+                covered < cfg.min_coverage and best.dense < cfg.strong_dense
+            ):
+                return "No passage addresses the question closely enough."
         typed = [c for c in cands if has_type(c.text, wanted)]
         if wanted and (not typed or typed[0].score < cfg.keep_ratio * best.score):
             return f"No passage gives the {wanted} the question asks for."
