@@ -15,15 +15,18 @@ from core.errors import QAError
 from core.progress import Progress
 from core.settings import Settings
 from core.types import Answer, Citation, SourceRow
+from core.types import Turn as HistoryTurn
 from frontends.render import (
     Turn,
     answer_html,
     citation_label,
     confidence_line,
+    conversation_history,
     conversation_markdown,
     disagreement_groups,
     element_id,
     index_summary,
+    interpretation_line,
     md_text,
     passage_html,
     scroll_script,
@@ -212,7 +215,7 @@ def new_conversation() -> None:
     st.session_state.conversation = st.session_state.get("conversation", 0) + 1
 
 
-def ask_streaming(service: QAService, question: str, history: list[str]) -> Answer:
+def ask_streaming(service: QAService, question: str, history: list[HistoryTurn]) -> Answer:
     """Ask; an LLM draft shows as escaped, unverified text until the verified answer replaces it."""
     draft_box = st.empty()
     draft = ""
@@ -262,7 +265,13 @@ def main() -> None:
         )
     for i, msg in enumerate(messages):
         with st.chat_message(msg.role):
-            if msg.answer is not None:
+            if msg.role == "user":
+                st.text(msg.content)
+                reply = messages[i + 1] if i + 1 < len(messages) else None
+                line = interpretation_line(reply.answer) if reply and reply.answer else None
+                if line:
+                    st.caption(md_text(line))
+            elif msg.answer is not None:
                 render_answer(service, msg.answer, key=f"c{conv}-m{i}")
             elif msg.error is not None:
                 st.warning(md_text(msg.error))
@@ -270,7 +279,7 @@ def main() -> None:
                 st.text(msg.content)
 
     if question := st.chat_input("Ask a question (follow-ups use the conversation so far)"):
-        history = [m.content for m in messages if m.role == "user"]
+        history = conversation_history(messages)
         messages.append(Turn("user", question))
         with st.chat_message("user"):
             st.text(question)

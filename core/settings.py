@@ -84,6 +84,21 @@ class AnsweringSettings(BaseModel):
     other_source_ratio: float = 0.55
     tie_ratio: float = 0.97
     related: int = Field(3, ge=0, description="Closest passages shown with a refusal.")
+    definition_weight: float = Field(
+        0.15,
+        ge=0,
+        description="Bonus for a sentence of the kind the question asks for: one that defines"
+        ' the term a "what is X?" asks about, one that names a person for "who?".',
+    )
+    near_weight: float = Field(
+        0.15,
+        ge=0,
+        description="Bonus for a follow-up's sentences close after the passage the previous"
+        " answer cited (less before it); the same is taken off repeating that passage.",
+    )
+    near_window: int = Field(
+        1200, ge=1, description="Characters from a cited passage within which the bonus fades."
+    )
 
 
 class LLMSettings(BaseModel):

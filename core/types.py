@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -181,6 +182,44 @@ class Citation(BaseModel):
     verified: bool = False
 
 
+class PriorCitation(BaseModel):
+    """A passage an earlier answer of the conversation cited (a ``Citation`` fits)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    source: str
+    start: int
+    end: int
+    quote: str = ""
+
+
+class Turn(BaseModel):
+    """An earlier turn of a conversation: its question and what its answer cited."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    question: str
+    citations: list[PriorCitation] = Field(default_factory=list)
+
+
+History = Sequence["str | Turn | dict[str, Any]"]
+
+
+def as_turns(history: History | None) -> list[Turn]:
+    """Earlier turns from plain question strings, ``Turn`` objects or their JSON form."""
+    turns = []
+    for item in history or []:
+        if isinstance(item, Turn):
+            turn = item
+        elif isinstance(item, str):
+            turn = Turn(question=item)
+        else:
+            turn = Turn.model_validate(item)
+        if turn.question.strip():
+            turns.append(turn)
+    return turns
+
+
 class Disagreement(BaseModel):
     """Two or more sources giving different accounts of the same point."""
 
@@ -206,6 +245,11 @@ class Answer(BaseModel):
         None,
         description="The answerability model's probability that the top quote answers"
         " (also on refusals: how close the best passage came).",
+    )
+    interpreted_as: str | None = Field(
+        None,
+        description="How a follow-up was read in the light of the conversation (None when the"
+        " question was taken as it stands).",
     )
 
     def to_json_dict(self) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from core.settings import Settings
-from core.types import Answer, Citation, IndexReport, SourceRow
+from core.types import Answer, Citation, IndexReport, PriorCitation, SourceRow
+from core.types import Turn as HistoryTurn
 
 
 @dataclass
@@ -26,6 +27,25 @@ class Turn:
     content: str
     answer: Answer | None = None
     error: str | None = None
+
+
+def conversation_history(messages: Iterable[Turn]) -> list[HistoryTurn]:
+    """The earlier turns as the answerer reads them: each question with its answer's citations."""
+    history: list[HistoryTurn] = []
+    for msg in messages:
+        if msg.role == "user":
+            history.append(HistoryTurn(question=msg.content))
+        elif history and msg.answer is not None:
+            cited = [PriorCitation.model_validate(c.model_dump()) for c in msg.answer.citations]
+            history[-1] = history[-1].model_copy(update={"citations": cited})
+    return history
+
+
+def interpretation_line(answer: Answer) -> str | None:
+    """How a follow-up was read, for under the question (None when read as it stands)."""
+    if not answer.interpreted_as:
+        return None
+    return f"Read as: {answer.interpreted_as}"
 
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -62,6 +82,9 @@ def conversation_markdown(turns: Iterable[Turn]) -> str:
         if turn.role == "user":
             lines += [f"**Q:** {_md_escape(turn.content)}", ""]
             continue
+        line = interpretation_line(turn.answer) if turn.answer else None
+        if line:
+            lines += [f"*{_md_escape(line)}*", ""]
         text = turn.answer.answer if turn.answer else turn.error or turn.content
         lines += [f"**A:** {_md_escape(text)}", ""]
         for cit in turn.answer.citations if turn.answer else []:

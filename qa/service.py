@@ -18,7 +18,7 @@ from langchain_core.embeddings import Embeddings
 from core.errors import ConfigError, EmptyIndexError, SourceError
 from core.progress import ProgressCallback
 from core.settings import Settings
-from core.types import Answer, IndexReport, SourceRow, SourceText
+from core.types import Answer, History, IndexReport, SourceRow, SourceText, as_turns
 from index.embeddings import embedding_name
 from index.indexer import index_sources, sources_origin
 from index.loaders import discover, relative_name, size_over_limit
@@ -146,8 +146,11 @@ class QAService:
         return self.store.count() == 0 and bool(discover(self.sources_dir)[0])
 
     # answering -------------------------------------------------------------------------------
-    def ask(self, question: str, history: list[str] | None = None) -> Answer:
+    def ask(self, question: str, history: History | None = None) -> Answer:
         """Answer a question from the index.
+
+        ``history`` holds the conversation's earlier turns, oldest first: question strings, or
+        ``Turn`` objects (or their JSON form) that also carry what each answer cited.
 
         Raises:
             ConfigError: the question is empty.
@@ -155,12 +158,12 @@ class QAService:
 
         """
         with self._question(question):
-            return self.answerer.answer(question, history)
+            return self.answerer.answer(question, as_turns(history))
 
-    def ask_stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
+    def ask_stream(self, question: str, history: History | None = None) -> Iterator[str | Answer]:
         """Like :meth:`ask`, yielding an LLM's draft text first, then the verified ``Answer``."""
         with self._question(question):
-            yield from self.answerer.stream(question, history)
+            yield from self.answerer.stream(question, as_turns(history))
 
     @contextmanager
     def _question(self, question: str) -> Iterator[None]:

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.errors import QAError
+from core.errors import ConfigError, QAError
 from core.settings import Settings
-from core.types import Answer, IndexReport
+from core.types import Answer, IndexReport, Turn, as_turns
 from frontends.cli.progress import progress_bar
 from frontends.render import files_summary
 from qa.service import QAService
@@ -75,8 +75,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for line in sys.stdin:
             if not line.strip():
                 continue
-            question, hist = _parse_line(line)
+            question = line.strip()
             try:
+                question, hist = _parse_line(line)
                 out = service.ask(question, hist).to_json_dict()
             except QAError as exc:
                 out = {"question": question, "error": str(exc)}
@@ -107,18 +108,32 @@ def print_answer(answer: Answer) -> None:
         print(f"note: {warning}", file=sys.stderr)
 
 
-def _parse_line(line: str) -> tuple[str, list[str]]:
-    """A plain question, or a JSON object ``{"question": ..., "history": [...]}``."""
+def _parse_line(line: str) -> tuple[str, list[Turn]]:
+    """A plain question, or a JSON object ``{"question": ..., "history": [...]}``.
+
+    A history item is an earlier question, or ``{"question", "citations": [...]}`` with the
+    citations of that turn's answer (as ``qa ask --json`` printed them).
+
+    Raises:
+        ConfigError: the history is not a list of those.
+
+    """
     text = line.strip()
     if text.startswith("{"):
         try:
             obj = json.loads(text)
         except json.JSONDecodeError:
             return text, []
-        history = [
-            h if isinstance(h, str) else str(h.get("question", "")) for h in obj.get("history", [])
-        ]
-        return str(obj.get("question", "")), [h for h in history if h]
+        items = obj.get("history", [])
+        try:
+            if not isinstance(items, list):
+                raise TypeError("not a list")
+            history = as_turns(items)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                '"history" must be a list of questions or {"question", "citations"} objects'
+            ) from exc
+        return str(obj.get("question", "")), history
     return text, []
 
 

@@ -1,4 +1,4 @@
-"""``qa eval retrieval | answers | squad | squad2``: run an evaluation, print figures or JSON."""
+"""``qa eval retrieval | answers | squad | squad2 | conversations``: run one, print figures."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from evals import answers, retrieval, squad2
+from evals import answers, conversations, retrieval, squad2
 from frontends.cli.commands import print_failures, service_from
 from frontends.cli.progress import progress_bar
 
 
 def register(sub: Any, add_paths: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add ``retrieval``, ``answers``, ``squad`` and ``squad2`` to ``qa eval``."""
+    """Add the evaluations (``retrieval`` … ``conversations``) to ``qa eval``."""
     p = sub.add_parser(
         "retrieval",
         help="score bm25, dense and hybrid retrieval on a BEIR-layout data set",
@@ -77,6 +77,25 @@ def register(sub: Any, add_paths: Callable[[argparse.ArgumentParser], None]) -> 
     p.add_argument("--plot", type=Path, metavar="FILE", help="also draw the curve into a PNG")
     p.set_defaults(func=cmd_squad2)
 
+    p = sub.add_parser(
+        "conversations",
+        help="score multi-turn conversations (conversations_dev.jsonl format)",
+        description="Each turn is asked with the earlier turns as history; prints turn, "
+        "follow-up and first-turn accuracy and every miss.",
+    )
+    p.add_argument("--conversations", type=Path, required=True, help="the JSON Lines file")
+    p.add_argument(
+        "--corpus",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="the sources folder of a corpus the conversations name (repeatable)",
+    )
+    p.add_argument("--store", type=Path, help="folder for the corpora's indexes")
+    p.add_argument("--verbose", action="store_true", help="print every turn, not only misses")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_conversations)
+
 
 def cmd_retrieval(args: argparse.Namespace) -> int:
     """``qa eval retrieval``: index the data set if needed, then print the scores."""
@@ -120,6 +139,44 @@ def cmd_answers(args: argparse.Namespace) -> int:
             print(f"{key:22} {value:>8} {_percent(getattr(base, key)):>8}")
     for miss in result.misses:
         print(f"miss {miss.id}: {miss.q} -> {miss.why}")
+    return 0
+
+
+CONVERSATION_FIGURES = (
+    "follow_up_accuracy",
+    "first_turn_accuracy",
+    "refusal_accuracy",
+    "exact_quote_rate",
+)
+
+
+def cmd_conversations(args: argparse.Namespace) -> int:
+    """``qa eval conversations``: index the corpora, ask every turn, print figures and misses."""
+    corpora = conversations.parse_corpora(args.corpus)
+    with progress_bar(sys.stderr, quiet=args.json) as progress:
+        result = conversations.run_conversations(args.conversations, corpora, args.store, progress)
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False))
+        return 0
+    for r in result.results:
+        if r.right and not args.verbose:
+            continue
+        mark = "ok  " if r.right else "miss"
+        print(f"{mark} {r.conversation}.{r.turn}: {r.q}")
+        if r.interpreted_as:
+            print(f"       read as: {r.interpreted_as}")
+        if not r.right:
+            print(f"       {r.why}")
+            print(f"       answer: {r.answer[:300]}")
+    right = sum(r.right for r in result.results)
+    print(f"{'turns':22} {right}/{result.turns} {_percent(result.turn_accuracy)}")
+    for key in (
+        "follow_up_accuracy",
+        "first_turn_accuracy",
+        "refusal_accuracy",
+        "exact_quote_rate",
+    ):
+        print(f"{key:22} {_percent(getattr(result, key))}")
     return 0
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from core.settings import RetrieverMode
-from core.types import Answer, ScoredChunk
+from core.types import Answer, ScoredChunk, Turn
 from index.lexical import LexicalIndex
 
 REFUSAL = "The sources don't answer this."
@@ -21,11 +21,11 @@ class Answerer(Protocol):
 
     name: str
 
-    def answer(self, question: str, history: list[str] | None = None) -> Answer:
+    def answer(self, question: str, history: list[Turn] | None = None) -> Answer:
         """Answer ``question``; ``history`` holds earlier questions of the conversation."""
         ...
 
-    def stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: list[Turn] | None = None) -> Iterator[str | Answer]:
         """Yield draft text deltas (unverified, possibly none), then the verified ``Answer``."""
         ...
 
@@ -44,10 +44,3 @@ class Searcher(Protocol):
     def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]: ...  # noqa: D102
 
     def snapshot(self, generation: str | None = None) -> AbstractContextManager[str]: ...  # noqa: D102
-
-
-def retrieval_query(question: str, history: list[str]) -> str:
-    """Follow-ups ('Did he mention who she succeeded?') borrow the previous question's topic."""
-    if not history:
-        return question
-    return f"{history[-1].strip()} {question}"

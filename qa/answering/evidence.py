@@ -68,6 +68,7 @@ class Candidate:
     vector: np.ndarray | None = None
     own_vector: bool = False  # ``dense`` is from the sentence embedded on its own
     confidence: float | None = None  # the answerability model's probability
+    bonus: float = 0.0  # added to the score for where it stands in a conversation
 
 
 def key_terms(question: str) -> frozenset[str]:
@@ -124,7 +125,10 @@ def answer_type(question: str) -> str:
     checkpoint?" asks for a condition, and "When I delete a row, how ..." is not asking when.
     """
     q = question.lower()
-    if re.search(r"\bhow (many|much)\b|\bwhat (number|percentage|amount)\b", q):
+    if re.search(
+        r"\bhow (many|much|old|long|far|tall|large|big)\b|\bwhat (number|percentage|amount|age)\b",
+        q,
+    ):
         return "number"
     if re.search(r"\b(what|which|in what|in which) (year|date|day|month|century|decade)\b", q):
         return "date"
@@ -147,3 +151,120 @@ def has_type(text: str, wanted: str) -> bool:
     if wanted == "date":
         return bool(_DATE.search(text))
     return True
+
+
+# "What is X (in Y)?", "What does X mean?", "Define X": a question asking what something is.
+_DEFINITION = re.compile(
+    r"^\s*(?:what|who)\s+(?:is|are)\s+(?:an?\s+|the\s+)?(?P<x>.+?)"
+    r"(?:\s+(?:in|within|for|on|under)\s+(?P<scope>[^?]+))?\s*\??\s*$"
+    r"|^\s*what\s+(?:does|do)\s+(?:an?\s+|the\s+)?(?P<x2>.+?)\s+(?:mean|stand for|do)\s*\??\s*$"
+    r"|^\s*(?:define|definition of)\s+(?:an?\s+|the\s+)?(?P<x3>[^?]+)\??\s*$",
+    re.IGNORECASE,
+)
+_COPULA = re.compile(
+    r"^(?:is|are|was|were|means|refers|denotes|describes|allows?|provides?|lets?|enables?|"
+    r"stands|represents|contains?|holds?|includes?)\b(?!\s+\w+ed\b)",
+    re.IGNORECASE,
+)
+
+
+def defined_term(question: str) -> tuple[frozenset[str], frozenset[str]]:
+    """For a question asking what something is: the term's key terms, and the scope's.
+
+    "What is type affinity in SQLite?" → ({type, affin}, {sqlite}); other questions → empty.
+    """
+    m = _DEFINITION.match(question)
+    if not m:
+        return frozenset(), frozenset()
+    x = m.group("x") or m.group("x2") or m.group("x3") or ""
+    subject = key_terms(x)
+    if not subject or len(subject) > 4:
+        return frozenset(), frozenset()  # a long phrase is a question, not a term to define
+    return subject, key_terms(m.group("scope") or "")
+
+
+def defines(sentence: str, subject: frozenset[str]) -> float:
+    """How plainly ``sentence`` says what ``subject`` is: 1 for "X is a …", 0.5 for "X allows …".
+
+    The subject must open the sentence (a few words of lead-in allowed) and be followed by a
+    defining verb; "X is created by" (a passive) does not define.
+    """
+    words = re.findall(r"[\w’'-]+", sentence[:300])
+    found: set[str] = set()
+    for i, word in enumerate(words[: len(subject) + 5]):
+        found.update(tokenize(word))
+        if subject <= found:
+            rest = " ".join(words[i + 1 : i + 4])
+            # "The type affinity of a column is …": a short qualifier may come between.
+            for skip in range(0, 4):
+                tail = " ".join(words[i + 1 + skip : i + 4 + skip])
+                if _COPULA.match(tail):
+                    strong = re.match(
+                        r"(?:(?:is|are|was|were)\s+(?:an?|the|one)|means|refers|denotes)\b",
+                        tail,
+                        re.I,
+                    )
+                    return 1.0 if strong else 0.5
+                if skip == 0 and not rest:
+                    break
+            return 0.0
+    return 0.0
+
+
+_PERSON_NOUNS = (
+    "judge|justice|person|people|man|woman|lawyer|attorney|president|ceo|author|founder|senator|"
+    "governor|minister|official|officer|spokesperson|spokesman|spokeswoman|commissioner|leader|"
+    "director|chairman|chair|secretary|scientist|inventor|player|singer|actor|king|queen|emperor"
+)
+_PLACE_NOUNS = "city|country|state|place|town|region|province|county|continent|island|location"
+_WHO = re.compile(
+    rf"^\s*(?:and\s+)?(?:who|whom)\b(?!\s+(?:is|are)\s+(?:responsible|allowed|able))"
+    rf"|\b(?:which|what)\s+(?:{_PERSON_NOUNS})\b",
+    re.IGNORECASE,
+)
+_WHERE = re.compile(
+    rf"^\s*(?:and\s+)?where\b|\b(?:which|what|in which)\s+(?:{_PLACE_NOUNS})\b", re.I
+)
+# Title-case runs: a name is two or more capitalised words, or a title and a name.
+_NAME_RUN = re.compile(r"\b[A-Z][a-z’'-]+(?:\s+(?:[A-Z]\.|[A-Z][a-z’'-]+))+|@\w+")
+_TITLED = re.compile(
+    r"\b(?:Judge|Justice|President|Senator|Governor|Mayor|Commissioner|Secretary|Dr|Mr|Mrs|Ms|"
+    r"Prof|CEO|Attorney|Lawyer)\.?\s+[A-Z][a-z’'-]+"
+)
+_SENTENCE_OPENERS = frozenset("The A An This That These Those It In On At If When".split())
+
+
+def wanted_name(question: str) -> str:
+    """Which name the question asks for: "person" (who, which judge …), "place", or ""."""
+    if _WHO.search(question):
+        return "person"
+    if _WHERE.search(question):
+        return "place"
+    return ""
+
+
+def has_name(text: str, kind: str, question: str) -> bool:
+    """Whether ``text`` names a person or place the question does not already name.
+
+    A headline ("Judge Approves Trump Data Sharing Plan") is capitalised throughout and names
+    nothing in particular; it does not count.
+    """
+    words = text.split()
+    capitalised = sum(w[:1].isupper() for w in words)
+    if len(words) >= 3 and capitalised / len(words) > 0.6:
+        return False
+    asked = set(tokenize(question))
+    runs = [m.group(0) for m in _NAME_RUN.finditer(text)] + [
+        m.group(0) for m in _TITLED.finditer(text)
+    ]
+    for run in runs:
+        parts = run.split()
+        while parts and parts[0] in _SENTENCE_OPENERS:
+            parts = parts[1:]
+        if not parts:
+            continue
+        if kind == "person" and len(parts) < 2 and not parts[0].startswith("@"):
+            continue
+        if set(tokenize(" ".join(parts))) - asked:
+            return True
+    return False

@@ -13,20 +13,26 @@ from collections.abc import Iterator
 import numpy as np
 
 from core.settings import AnsweringSettings, RetrieverMode
-from core.types import Answer, Citation, ScoredChunk, SourceText, Unit
+from core.types import Answer, Citation, ScoredChunk, SourceText, Turn, Unit
 from index.lexical import LexicalIndex
 from index.structure import chunk_units
 from index.text import tokenize
 from qa.answering.answerability import AnswerabilityModel, candidate_features
-from qa.answering.base import REFUSAL, Searcher, retrieval_query
+from qa.answering.base import REFUSAL, Searcher
+from qa.answering.conversation import Reading, read_turn
 from qa.answering.disagreement import find_disagreements
 from qa.answering.evidence import (
     Candidate,
     answer_type,
     coverage,
+    defined_term,
+    defines,
+    has_name,
     has_type,
     key_terms,
     missing_entities,
+    wanted_name,
+    weighted_coverage,
 )
 from qa.sources import SourceReader
 from qa.verify import verify_citations
@@ -64,17 +70,17 @@ class ExtractiveAnswerer:
         self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # public ----------------------------------------------------------------------------------
-    def answer(self, question: str, history: list[str] | None = None) -> Answer:
+    def answer(self, question: str, history: list[Turn] | None = None) -> Answer:
         """Answer ``question``; ``history`` holds earlier questions of the conversation."""
         with self.engine.snapshot():
             return self._answer(question.strip(), history or [])
 
-    def stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: list[Turn] | None = None) -> Iterator[str | Answer]:
         """No draft to show: yields the answer alone."""
         yield self.answer(question, history)
 
     def evidence(
-        self, question: str, history: list[str] | None = None
+        self, question: str, history: list[Turn] | None = None
     ) -> tuple[list[Candidate], np.ndarray, str]:
         """The candidates the model scores, their feature rows, and any rule refusal.
 
@@ -85,63 +91,138 @@ class ExtractiveAnswerer:
         """
         with self.engine.snapshot():
             question = question.strip()
-            query = retrieval_query(question, history or [])
+            reading = read_turn(question, history or [])
+            query = reading.query
             hits = self.engine.search(query, self.k, self.mode)
-            pool = self.score(question, query, hits)[: self.config.pool]
+            pool = self.score(question, query, hits, reading)[: self.config.pool]
             rows = candidate_features(question, query, pool, self.engine.lexical())
             reason = self.ruled_out(question, query)
             if pool and not reason:
                 wanted = answer_type(question)
-                reason = self._heuristic_refusal(query, pool, wanted, support=False)
+                reason = self._heuristic_refusal(
+                    query, pool, wanted, support=False, question=question
+                )
             return pool, rows, reason
 
-    def _answer(self, question: str, history: list[str]) -> Answer:
-        query = retrieval_query(question, history)
+    def _answer(self, question: str, history: list[Turn]) -> Answer:
+        reading = read_turn(question, self._with_quotes(history))
+        if reading.kind == "more":
+            return self._more(reading)
+        query = reading.query
         hits = self.engine.search(query, self.k, self.mode)
-        candidates = self.rank(question, query, self.score(question, query, hits))
+        candidates = self.rank(question, query, self.score(question, query, hits, reading))
         if not candidates:
-            return Answer(question=question, answer=REFUSAL, refused=True, confidence=0.0)
-        lead = first_choice(question, candidates).confidence
+            return self._refusal(reading, "", confidence=0.0)
+        lead = _lead_confidence(question, candidates)
         confidence = round(lead, 4) if lead is not None else None
         chosen, reason = self.select(question, query, candidates)
         if not chosen:
-            related = self._citations(candidates[: self.config.related])
-            related, warnings = verify_citations(related, self.reader)
-            return Answer(
-                question=question,
-                answer=REFUSAL,
-                refused=True,
-                related=related,
-                warnings=[reason, *warnings] if reason else warnings,
-                confidence=confidence,
-            )
+            return self._refusal(reading, reason, candidates, confidence)
+        return self._respond(reading, chosen, confidence)
+
+    def _more(self, reading: Reading) -> Answer:
+        """Answer "what else?": the next supported sentences on the topic, none quoted before."""
+        topic = reading.topic or reading.query
+        hits = self.engine.search(reading.query, self.k, self.mode)
+        scored = self.score(topic, reading.query, hits, reading)
+        fresh = [c for c in scored if not reading.was_quoted(c.hit.chunk.source, c.start, c.end)]
+        fresh = self.rank(topic, reading.query, fresh)
+        if not fresh:
+            return self._refusal(reading, _NOTHING_MORE, confidence=0.0)
+        lead = fresh[0].confidence
+        confidence = round(lead, 4) if lead is not None else None
+        chosen = [
+            c
+            for c in fresh[: self.config.pool]
+            if c.confidence is None or c.confidence >= self.min_confidence
+        ]
+        kept: list[Candidate] = []
+        for cand in chosen:
+            if len(kept) >= self.config.max_quotes:
+                break
+            if cand.score >= self.config.keep_ratio * chosen[0].score and not any(
+                _near_duplicate(cand.text, c.text) for c in kept
+            ):
+                kept.append(cand)
+        if not kept:
+            return self._refusal(reading, _NOTHING_MORE, fresh, confidence)
+        return self._respond(reading, _reading_order(kept), confidence)
+
+    def _refusal(
+        self,
+        reading: Reading,
+        reason: str,
+        candidates: list[Candidate] | None = None,
+        confidence: float | None = None,
+    ) -> Answer:
+        related, warnings = verify_citations(
+            self._citations((candidates or [])[: self.config.related]), self.reader
+        )
+        return Answer(
+            question=reading.question,
+            answer=REFUSAL,
+            refused=True,
+            related=related,
+            warnings=[reason, *warnings] if reason else warnings,
+            confidence=confidence,
+            interpreted_as=reading.interpreted_as,
+        )
+
+    def _respond(
+        self, reading: Reading, chosen: list[Candidate], confidence: float | None
+    ) -> Answer:
         citations, warnings = verify_citations(self._citations(chosen), self.reader)
         if not citations:
-            return Answer(
-                question=question,
-                answer=REFUSAL,
-                refused=True,
-                warnings=warnings,
-                confidence=confidence,
-            )
+            answer = self._refusal(reading, "", confidence=confidence)
+            return answer.model_copy(update={"warnings": warnings})
         citations = [c.model_copy(update={"n": n}) for n, c in enumerate(citations, 1)]
         disagreement = find_disagreements(citations)
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         if disagreement:
             text = "The sources give different accounts: " + text
         return Answer(
-            question=question,
+            question=reading.question,
             answer=text,
             refused=False,
             citations=citations,
             disagreement=disagreement,
             warnings=warnings,
             confidence=confidence,
+            interpreted_as=reading.interpreted_as,
         )
 
+    def _with_quotes(self, history: list[Turn]) -> list[Turn]:
+        """Earlier turns whose citations came without their quote text get it from the source."""
+        out = []
+        for turn in history:
+            if any(not c.quote for c in turn.citations):
+                cited = []
+                for c in turn.citations:
+                    if not c.quote:
+                        try:
+                            text = self.reader.read(c.source).text
+                        except Exception:  # a source gone since: its passage cannot guide us
+                            continue
+                        c = c.model_copy(update={"quote": text[c.start : c.end]})
+                    cited.append(c)
+                turn = turn.model_copy(update={"citations": cited})
+            out.append(turn)
+        return out
+
     # scoring ---------------------------------------------------------------------------------
-    def score(self, question: str, query: str, hits: list[ScoredChunk]) -> list[Candidate]:
-        """Candidate sentences of the retrieved chunks, best first."""
+    def score(
+        self,
+        question: str,
+        query: str,
+        hits: list[ScoredChunk],
+        reading: Reading | None = None,
+    ) -> list[Candidate]:
+        """Candidate sentences of the retrieved chunks, best first.
+
+        For a follow-up (``reading``), the question's own terms count twice what it carries
+        from earlier turns, and sentences just after the passage the last answer cited come
+        first (a repeat of it last).
+        """
         cands: list[Candidate] = []
         seen: set[tuple[str, int]] = set()
         stored = self.engine.sentence_vectors([hit.chunk.id for hit in hits]) if hits else {}
@@ -153,9 +234,12 @@ class ExtractiveAnswerer:
                 vectors = None  # stored for another split: embed instead
             unit_terms = [frozenset(tokenize(chunk.text[u.start : u.end])) for u in units]
             for n, unit in enumerate(units):
-                if not _quotable(chunk.text, unit):
-                    continue
                 end = _completed_end(chunk.text, units, n)
+                # "Advantages include:" is too short alone, but not with the list it takes.
+                if not _quotable(chunk.text, unit) and not (
+                    end > unit.end and chunk.text[unit.start : unit.end].endswith(":")
+                ):
+                    continue
                 start = chunk.start + unit.start
                 key = (chunk.source, start)
                 text = chunk.text[unit.start : end]
@@ -186,6 +270,14 @@ class ExtractiveAnswerer:
         lexical = self.engine.lexical()
         # A follow-up's topic is in the earlier question (query); its own words may be pronouns.
         q_terms = key_terms(query)
+        idf = {t: lexical.idf(t) for t in q_terms}
+        if reading is not None and reading.follow_up:
+            focus = reading.focus_terms
+            idf = {t: w if t in focus else 0.5 * w for t, w in idf.items()}
+        # "What is X in SQLite?": X is asked about; "SQLite" only says where to look.
+        subject, scope = defined_term(question)
+        idf = {t: 0.5 * w if t in scope and t not in subject else w for t, w in idf.items()}
+        kind = wanted_name(question)
         vectors = self._vectors(cands)
         qv = np.asarray(self.engine.query_vector(query), dtype=np.float32)
         qv /= np.linalg.norm(qv) or 1.0
@@ -194,8 +286,14 @@ class ExtractiveAnswerer:
         for cand, sim in zip(cands, dense, strict=True):
             cand.dense = float(sim)
             cand.own_vector = cand.vector is None
-            cand.coverage = coverage(q_terms, cand.terms, lexical)
-            cand.score = self._combined(cand)
+            cand.coverage = weighted_coverage(idf, cand.terms)
+            if subject:
+                cand.bonus = cfg.definition_weight * defines(cand.text, subject)
+            if kind and has_name(cand.text, kind, question):
+                cand.bonus += cfg.definition_weight
+            cand.score = self._combined(cand) + cand.bonus
+        if reading is not None and reading.near:
+            self._near(cands, reading)
         cands.sort(key=lambda c: -c.score)
         # Vectors pooled from the chunk's pass carry its context, so the sentences of one chunk
         # look alike; the leaders are embedded on their own (once, then cached) to tell them
@@ -206,9 +304,29 @@ class ExtractiveAnswerer:
             for cand, vec in zip(top, own, strict=True):
                 cand.dense = float(vec @ qv)
                 cand.own_vector = True
-                cand.score = self._combined(cand)
+                cand.score = self._combined(cand) + cand.bonus
             cands.sort(key=lambda c: -c.score)
         return cands
+
+    def _near(self, cands: list[Candidate], reading: Reading) -> None:
+        """Add the follow-up bonus: close after a cited passage, less before; a repeat loses it."""
+        cfg = self.config
+        for cand in cands:
+            best = 0.0
+            for cited in reading.near:
+                if cited.source != cand.hit.chunk.source:
+                    continue
+                if cand.start < cited.end and cited.start < cand.end:
+                    best = -1.0 if reading.kind == "lookup" else 0.0
+                    break
+                if cand.start >= cited.end:
+                    gap = cand.start - cited.end
+                    best = max(best, 1 - gap / cfg.near_window)
+                else:
+                    gap = cited.start - cand.end
+                    best = max(best, 0.5 * (1 - gap / cfg.near_window))
+            cand.bonus += cfg.near_weight * best
+            cand.score += cfg.near_weight * best
 
     def rank(self, question: str, query: str, cands: list[Candidate]) -> list[Candidate]:
         """Give the leading candidates their ``confidence`` (the model's probability).
@@ -244,11 +362,16 @@ class ExtractiveAnswerer:
         if ruled_out:
             return [], ruled_out
         wanted = answer_type(question)
-        refusal = self._heuristic_refusal(query, cands, wanted, support=self.model is None)
+        refusal = self._heuristic_refusal(
+            query, cands, wanted, support=self.model is None, question=question
+        )
         if refusal:
             return [], refusal
         first = first_choice(question, cands)
-        if self.model is not None and (first.confidence or 0.0) < self.min_confidence:
+        if (
+            self.model is not None
+            and (_lead_confidence(question, cands) or 0.0) < self.min_confidence
+        ):
             return [], _why_not(question, first, wanted, lexical)
         best = first.score
         chosen = [first]
@@ -278,10 +401,7 @@ class ExtractiveAnswerer:
             if cand.score >= cfg.keep_ratio * best and (tie or (cand.terms - covered) & q_terms):
                 chosen.append(cand)
                 covered |= cand.terms
-        # Readable order: by source as first chosen, then position in the source.
-        order = {s: i for i, s in enumerate(dict.fromkeys(c.hit.chunk.source for c in chosen))}
-        chosen.sort(key=lambda c: (order[c.hit.chunk.source], c.start))
-        return chosen, ""
+        return _reading_order(chosen), ""
 
     def ruled_out(self, question: str, query: str) -> str:
         """Why no sentence can answer, whatever the scores (or "")."""
@@ -294,7 +414,12 @@ class ExtractiveAnswerer:
         return ""
 
     def _heuristic_refusal(
-        self, query: str, cands: list[Candidate], wanted: str, support: bool = True
+        self,
+        query: str,
+        cands: list[Candidate],
+        wanted: str,
+        support: bool = True,
+        question: str = "",
     ) -> str:
         """The hand-set rules (the reason, or "" to answer).
 
@@ -314,6 +439,9 @@ class ExtractiveAnswerer:
         typed = [c for c in cands if has_type(c.text, wanted)]
         if wanted and (not typed or typed[0].score < cfg.keep_ratio * best.score):
             return f"No passage gives the {wanted} the question asks for."
+        kind = wanted_name(question)
+        if kind and not any(has_name(c.text, kind, question) for c in cands[: cfg.pool]):
+            return f"No passage names the {kind} the question asks for."
         return ""
 
     # helpers ---------------------------------------------------------------------------------
@@ -375,7 +503,28 @@ class ExtractiveAnswerer:
 def first_choice(question: str, cands: list[Candidate]) -> Candidate:
     """The quote an answer leads with: the best candidate of the kind the question asks for."""
     wanted = answer_type(question)
-    return next((c for c in cands if has_type(c.text, wanted)), cands[0])
+    kind = wanted_name(question)
+    return next(
+        (
+            c
+            for c in cands
+            if has_type(c.text, wanted) and (not kind or has_name(c.text, kind, question))
+        ),
+        cands[0],
+    )
+
+
+def _lead_confidence(question: str, cands: list[Candidate]) -> float | None:
+    """How likely the answer's lead quote answers.
+
+    For "who?" the lead is the best sentence that names someone, which the model (ranking by
+    position among other things) may rate below the best sentence overall; the question is
+    as answerable as the better of the two says.
+    """
+    first = first_choice(question, cands)
+    if not wanted_name(question) or first is cands[0]:
+        return first.confidence
+    return max(first.confidence or 0.0, cands[0].confidence or 0.0)
 
 
 def _why_not(question: str, best: Candidate, wanted: str, lexical: LexicalIndex) -> str:
@@ -392,6 +541,15 @@ def _why_not(question: str, best: Candidate, wanted: str, lexical: LexicalIndex)
         word = max(absent, key=lambda w: absent[w])  # the rarest: the most telling
         return f"The closest passage does not mention “{word}”."
     return "No passage addresses the question closely enough."
+
+
+def _reading_order(chosen: list[Candidate]) -> list[Candidate]:
+    """By source as first chosen, then position in the source."""
+    order = {s: i for i, s in enumerate(dict.fromkeys(c.hit.chunk.source for c in chosen))}
+    return sorted(chosen, key=lambda c: (order[c.hit.chunk.source], c.start))
+
+
+_NOTHING_MORE = "The sources say nothing more on this than the passages already quoted."
 
 
 def _restates(cand: Candidate, q_terms: frozenset[str]) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.types import Answer, Citation, Disagreement
+from core.types import Answer, Citation, Disagreement, History, Turn, as_turns
 from frontends.render import conversation_markdown, md_text
 from qa.service import QAService
 from tests.conftest import ROOT, SEEDS
@@ -82,19 +82,22 @@ def test_settings_are_visible(app: AppTest) -> None:
 
 def test_follow_up_new_conversation_and_export(app: AppTest, monkeypatch) -> None:
     app.run()
-    seen: list[list[str] | None] = []
+    seen: list[list[Turn]] = []
     real_ask = QAService.ask_stream
 
     def spy(
-        self: QAService, question: str, history: list[str] | None = None
+        self: QAService, question: str, history: History | None = None
     ) -> Iterator[str | Answer]:
-        seen.append(history)
+        seen.append(as_turns(history))
         return real_ask(self, question, history)
 
     monkeypatch.setattr(QAService, "ask_stream", spy)
-    _ask(app)
+    first = _ask(app)
     _ask(app, "When did she resign?")
-    assert seen == [[], [QUESTION]]
+    assert seen[0] == [] and [t.question for t in seen[1]] == [QUESTION]
+    # the follow-up carries what the first answer cited, so "she" can be resolved from it
+    cited = [(c.source, c.start, c.end) for c in seen[1][0].citations]
+    assert cited == [(c.source, c.start, c.end) for c in first.citations] and cited
     messages = app.session_state["messages"]
     assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
     assert len(app.chat_message) == 4
@@ -114,6 +117,24 @@ def test_follow_up_new_conversation_and_export(app: AppTest, monkeypatch) -> Non
     assert not app.get("download_button")
     _ask(app, QUESTION)
     assert seen[-1] == []  # a new conversation starts without history
+
+
+def test_three_turns_show_how_a_follow_up_was_read_and_refuse_on_a_new_topic(
+    app: AppTest,
+) -> None:
+    app.run()
+    first = _ask(app)
+    assert not first.refused and first.interpreted_as is None
+    second = _ask(app, "What was her position?")
+    # "her" is the person the first answer named; the page says so under the question
+    assert second.interpreted_as is not None and "Melanie Krause" in second.interpreted_as
+    assert not second.refused and "commissioner" in second.answer
+    third = _ask(app, "Who painted the Mona Lisa?")
+    assert third.refused and third.interpreted_as is None
+    captions = [c.value for c in app.main.caption]
+    read_as = [c for c in captions if c.startswith("Read as:")]
+    assert read_as == [md_text(f"Read as: {second.interpreted_as}")]
+    assert len(app.main.warning) >= 1 and "don" in app.main.warning[-1].value
 
 
 def test_stale_badge_when_the_file_changes_after_the_answer(app: AppTest, sources: Path) -> None:
@@ -208,7 +229,7 @@ def test_disagreement_is_shown_side_by_side(app: AppTest, sources: Path, monkeyp
     qa, qb = text_a[:40], text_b[:40]
 
     def fake_ask(
-        self: QAService, question: str, history: list[str] | None = None
+        self: QAService, question: str, history: History | None = None
     ) -> Iterator[str | Answer]:
         cits = [
             Citation(n=1, source=SEED_A, quote=qa, start=0, end=len(qa), score=1.0, verified=True),

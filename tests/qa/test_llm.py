@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 
 from core.errors import ConfigError
-from core.types import Answer, Chunk, ScoredChunk, text_hash
+from core.types import Answer, Chunk, ScoredChunk, Turn, text_hash
 from qa.answering.extractive import ExtractiveAnswerer
 from qa.answering.llm.answerer import LLMAnswerer
 from qa.answering.llm.draft import check_draft
@@ -90,7 +90,7 @@ TRUE_B = "while the IRS cannot share information obtained directly from tax retu
 # prompt ------------------------------------------------------------------------------------------
 def test_prompt_gives_each_passage_on_its_own_line_as_data(llm) -> None:
     hits = llm.retrieve(QUESTION)
-    system, user = llm.messages(QUESTION, ["Who is Dabney Friedrich?"], hits)
+    system, user = llm.messages(QUESTION, [Turn(question="Who is Dabney Friedrich?")], hits)
     assert "data, not instructions" in system.content
     assert "double quotes" in system.content
     text = user.content
@@ -358,7 +358,7 @@ def test_follow_up_history_reaches_retrieval_and_prompt(llm) -> None:
             return super()._generate(messages, stop, run_manager, **kwargs)
 
     llm.model = Spy(messages=iter([AIMessage(content="The sources don't answer this.")]))
-    llm.answer("Did she rule on it?", ["What did Judge Friedrich decide?"])
+    llm.answer("Did she rule on it?", [Turn(question="What did Judge Friedrich decide?")])
     assert "What did Judge Friedrich decide?" in seen[0]
 
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from core.types import Answer, ScoredChunk
-from qa.answering.base import retrieval_query
+from core.types import Answer, ScoredChunk, Turn
+from qa.answering.conversation import read_turn
 from qa.answering.extractive import ExtractiveAnswerer
 from qa.answering.llm.draft import CheckResult, check_draft, is_no_answer, strip_thinking
 from qa.answering.llm.prompt import SYSTEM_PROMPT, format_prompt
@@ -37,7 +37,7 @@ class LLMAnswerer:
         self.mode = fallback.mode
 
     # public ----------------------------------------------------------------------------------
-    def answer(self, question: str, history: list[str] | None = None) -> Answer:
+    def answer(self, question: str, history: list[Turn] | None = None) -> Answer:
         """Answer ``question``; ``history`` holds earlier questions of the conversation."""
         result: Answer | None = None
         for part in self._run(question, history, streaming=False):
@@ -46,20 +46,20 @@ class LLMAnswerer:
         assert result is not None
         return result
 
-    def stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: list[Turn] | None = None) -> Iterator[str | Answer]:
         """Yield the model's draft as text deltas, then the verified ``Answer`` last.
 
         The draft is unverified: show it as provisional and replace it with the ``Answer``.
         """
         yield from self._run(question, history, streaming=True)
 
-    def retrieve(self, question: str, history: list[str] | None = None) -> list[ScoredChunk]:
+    def retrieve(self, question: str, history: list[Turn] | None = None) -> list[ScoredChunk]:
         """Retrieve the passages the model is given, in marker order (``[1]`` first)."""
-        query = retrieval_query(question.strip(), history or [])
+        query = read_turn(question, history or []).query
         return self.engine.search(query, self.k, self.mode)
 
     def messages(
-        self, question: str, history: list[str] | None, hits: list[ScoredChunk]
+        self, question: str, history: list[Turn] | None, hits: list[ScoredChunk]
     ) -> list[BaseMessage]:
         """Build the chat messages: rules as the system message, passages and question as data."""
         return [SystemMessage(SYSTEM_PROMPT), HumanMessage(format_prompt(question, history, hits))]
@@ -70,7 +70,7 @@ class LLMAnswerer:
 
     # internals -------------------------------------------------------------------------------
     def _run(
-        self, question: str, history: list[str] | None, *, streaming: bool
+        self, question: str, history: list[Turn] | None, *, streaming: bool
     ) -> Iterator[str | Answer]:
         question = question.strip()
         hits = self.retrieve(question, history)
@@ -133,7 +133,7 @@ class LLMAnswerer:
             answerer=self.name,
         )
 
-    def _fallback(self, question: str, history: list[str] | None, reason: str) -> Answer:
+    def _fallback(self, question: str, history: list[Turn] | None, reason: str) -> Answer:
         answer = self.fallback.answer(question, history)
         note = f"{reason} Showing the extractive answer instead."
         return answer.model_copy(
