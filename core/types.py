@@ -185,7 +185,7 @@ class Citation(BaseModel):
 class PriorCitation(BaseModel):
     """A passage an earlier answer of the conversation cited (a ``Citation`` fits)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
 
     source: str
     start: int
@@ -200,6 +200,11 @@ class Turn(BaseModel):
 
     question: str
     citations: list[PriorCitation] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, answer: Answer) -> Turn:
+        """The turn an answer makes: its question and what it cited."""
+        return cls.model_validate({"question": answer.question, "citations": answer.citations})
 
 
 History = Sequence["str | Turn | dict[str, Any]"]

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from core.errors import ConfigError
 from core.progress import ProgressCallback
 from core.settings import Settings
-from core.types import Answer, PriorCitation, Turn
+from core.types import Answer, Turn
 from evals.answers import flat, ratio, read_jsonl, slug
 from qa.service import QAService
 from qa.verify import count_exact
@@ -103,14 +103,7 @@ def evaluate_conversations(
                 )
             )
             earlier |= {flat(c.quote) for c in answer.citations}
-            history.append(
-                Turn(
-                    question=turn["q"],
-                    citations=[
-                        PriorCitation.model_validate(c.model_dump()) for c in answer.citations
-                    ],
-                )
-            )
+            history.append(Turn.of(answer.model_copy(update={"question": turn["q"]})))
     follow = [r for r in results if r.turn > 1]
     first = [r for r in results if r.turn == 1]
     refuse = [r for r in results if r.kind == "refuse"]

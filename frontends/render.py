@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from core.settings import Settings
-from core.types import Answer, Citation, IndexReport, PriorCitation, SourceRow
+from core.types import Answer, Citation, IndexReport, SourceRow
 from core.types import Turn as HistoryTurn
 
 
@@ -36,8 +36,9 @@ def conversation_history(messages: Iterable[Turn]) -> list[HistoryTurn]:
         if msg.role == "user":
             history.append(HistoryTurn(question=msg.content))
         elif history and msg.answer is not None:
-            cited = [PriorCitation.model_validate(c.model_dump()) for c in msg.answer.citations]
-            history[-1] = history[-1].model_copy(update={"citations": cited})
+            history[-1] = HistoryTurn.of(
+                msg.answer.model_copy(update={"question": history[-1].question})
+            )
     return history
 
 

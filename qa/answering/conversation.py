@@ -83,10 +83,8 @@ _TITLES = (
     "Dr|Mr|Mrs|Ms|Prof|Professor|Sir|Dame|Lord|Lady|CEO|General|Colonel|Captain|Officer|Agent|"
     "Representative|Rep|Sen|Gov"
 )
-_PERSON = re.compile(
-    rf"\b(?:(?:{_TITLES})\.?\s+)((?:[A-Z][a-z’'-]+\s+){{0,3}}[A-Z][a-z’'-]+)"
-    r"|\b([A-Z][a-z’'-]+(?:\s+[A-Z]\.)?(?:\s+[A-Z][a-z’'-]+){1,3})\b"
-)
+_TITLE_WORDS = frozenset(_TITLES.split("|"))
+_CAPITALISED_RUN = re.compile(r"\b[A-Z][\w’'-]*\.?(?:\s+[A-Z][\w’'-]*\.?)*")
 # Capitalised words that are not names when they open a run.
 _NOT_NAMES = frozenset(
     "The A An This That These Those It Its In On At For From And But Or If When While After Before "
@@ -284,15 +282,20 @@ def _anaphors(question: str) -> tuple[bool, bool]:
 
 
 def persons(text: str) -> list[str]:
-    """Names of people (or organisations) in ``text``, in order: "Ketanji Brown Jackson"."""
+    """Names of people in ``text``, in order: "Ketanji Brown Jackson", "Smith" (after "Mr.")."""
     found = []
-    for m in _PERSON.finditer(text):
-        name = m.group(1) or m.group(2)
-        parts = name.split()
+    for m in _CAPITALISED_RUN.finditer(text):
+        parts = [w.rstrip(".") for w in m.group(0).split()]
+        titled = False
+        for i, word in enumerate(parts):
+            if word in _TITLE_WORDS:
+                titled, after = True, parts[i + 1 :]
+                if after:
+                    parts = after
         while parts and parts[0] in _NOT_NAMES:
             parts = parts[1:]
-        if parts and parts[-1] in _ORGANISATION_WORDS:
+        if not parts or parts[0] in _TITLE_WORDS or parts[-1] in _ORGANISATION_WORDS:
             continue  # "Customs Enforcement", "Supreme Court": not a he or a she
-        if len(parts) >= 2 or (m.group(1) and parts):
+        if len(parts) >= 2 or titled:
             found.append(" ".join(parts))
     return found

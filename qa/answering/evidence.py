@@ -251,7 +251,8 @@ def has_name(text: str, kind: str, question: str) -> bool:
     """
     words = text.split()
     capitalised = sum(w[:1].isupper() for w in words)
-    if len(words) >= 3 and capitalised / len(words) > 0.6:
+    ends = text.rstrip()[-1:] in ".!?\"”'"
+    if len(words) >= 3 and capitalised / len(words) > 0.5 and not ends:
         return False
     asked = set(tokenize(question))
     runs = [m.group(0) for m in _NAME_RUN.finditer(text)] + [

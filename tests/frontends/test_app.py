@@ -132,7 +132,7 @@ def test_three_turns_show_how_a_follow_up_was_read_and_refuse_on_a_new_topic(
     third = _ask(app, "Who painted the Mona Lisa?")
     assert third.refused and third.interpreted_as is None
     captions = [c.value for c in app.main.caption]
-    read_as = [c for c in captions if c.startswith("Read as:")]
+    read_as = [c for c in captions if c.startswith(md_text("Read as:"))]
     assert read_as == [md_text(f"Read as: {second.interpreted_as}")]
     assert len(app.main.warning) >= 1 and "don" in app.main.warning[-1].value
 

@@ -261,3 +261,30 @@ def test_file_names_are_shown_literally_never_as_links_images_or_math(page) -> N
         assert area.locator("a[href*='example'], a[href^='mailto'], a[href*='39999']").count() == 0
         assert area.locator("img[src*='39999'], .katex").count() == 0
     assert not [u for u in requests if "39999" in u or "example.org" in u]
+
+
+def _reply(page, question: str):  # type: ignore[no-untyped-def]
+    """Ask; return (the question's message, the reply's message) once the reply is drawn."""
+    before = page.get_by_test_id("stChatMessage").count()
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(question)
+    box.press("Enter")
+    reply = page.get_by_test_id("stChatMessage").nth(before + 1)
+    # an answer's text or a refusal's warning: drawn once the answer is in
+    reply.locator(".qa-answer, [data-testid=stAlert]").first.wait_for()
+    page.get_by_test_id("stSpinner").wait_for(state="detached")
+    return page.get_by_test_id("stChatMessage").nth(before), reply
+
+
+def test_a_conversation_shows_how_a_follow_up_was_read_and_refuses_a_new_topic(page) -> None:  # type: ignore[no-untyped-def]
+    _, first = _reply(page, "Who resigned over the data-sharing agreement?")
+    assert "Melanie Krause" in first.locator(".qa-answer").inner_text()
+    asked, second = _reply(page, "What was her position?")
+    assert "commissioner" in second.locator(".qa-answer").inner_text()
+    # the reading is shown under the question, as text
+    assert "Read as: What was her position? (about Melanie Krause" in asked.inner_text()
+    asked, third = _reply(page, "Who painted the Mona Lisa?")
+    assert "The sources don't answer this." in third.inner_text()
+    assert "never mention" in third.inner_text()
+    assert "Read as" not in asked.inner_text()
+    _shot(page, "07-conversation")

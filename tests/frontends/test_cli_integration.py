@@ -73,6 +73,25 @@ def test_ask_stdin_answers_one_json_line_per_question(indexed) -> None:
     assert lines[1]["refused"] and lines[1]["citations"] == []
 
 
+def test_ask_stdin_takes_history_with_the_citations_earlier_answers_gave(indexed) -> None:
+    _, env = indexed
+    question = "Who resigned over the data-sharing agreement?"
+    cited = json.loads(_qa(["ask", "--json", question], env).stdout)["citations"]
+    lines = [
+        {
+            "question": "What was her position?",
+            "history": [{"question": question, "citations": cited}],
+        },
+        {"question": "What was her position?", "history": "not a list"},
+    ]
+    result = _qa(["ask", "--json", "-"], env, stdin="\n".join(json.dumps(x) for x in lines))
+    assert result.returncode == 0, result.stderr
+    follow, bad = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "Melanie Krause" in follow["interpreted_as"]
+    assert not follow["refused"] and "commissioner" in follow["answer"]
+    assert "history" in bad["error"] and "answer" not in bad
+
+
 def test_reindex_is_a_no_op_and_show_prints_the_cited_text(indexed) -> None:
     sources, env = indexed
     report = json.loads(_qa(["index", "--json"], env).stdout)

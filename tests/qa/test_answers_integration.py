@@ -74,6 +74,40 @@ def test_a_follow_up_question_uses_the_conversation(service) -> None:
     assert alone.refused or not any("acting commissioner" in c.quote for c in alone.citations)
 
 
+def test_a_question_that_stands_alone_is_answered_as_if_asked_first(service) -> None:
+    from core.types import Turn
+
+    first = service.ask("Who resigned over the data-sharing agreement?")
+    history = [Turn.of(first)]
+    question = "Which judge ruled on the data-sharing agreement?"
+    alone, after = service.ask(question), service.ask(question, history)
+    assert after.interpreted_as is None
+    assert [(c.source, c.start) for c in after.citations] == [
+        (c.source, c.start) for c in alone.citations
+    ]
+
+
+def test_what_else_gives_new_quotes_or_says_there_are_none(service) -> None:
+    from core.types import Turn
+
+    history: list[Turn] = []
+    seen: set[tuple[str, int, int]] = set()
+    question = "What did the groups challenging the agreement argue?"
+    for ask in (question, "What else did they argue?", "What else?", "Anything else?"):
+        answer = service.ask(ask, history)
+        spans = {(c.source, c.start, c.end) for c in answer.citations}
+        assert not any(s == s2 and a < e2 and a2 < e for s, a, e in spans for s2, a2, e2 in seen), (
+            f"{ask!r} repeated a quote"
+        )
+        if ask != question:
+            assert answer.interpreted_as == f"More on: {question}"
+            if answer.refused:
+                assert any("nothing more" in w for w in answer.warnings)
+        seen |= spans
+        history.append(Turn.of(answer))
+    assert len(seen) > 2  # the first "what else" found something new
+
+
 def test_sources_that_disagree_are_shown_side_by_side(service) -> None:
     answer = service.ask("What did the judge do with the groups' request?")
     assert not answer.refused
