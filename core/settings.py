@@ -90,6 +90,9 @@ class AnsweringSettings(BaseModel):
         description="Bonus for a sentence of the kind the question asks for: one that defines"
         ' the term a "what is X?" asks about, one that names a person for "who?".',
     )
+    summary_points: int = Field(
+        8, ge=1, description="Most sentences a summary of a long document quotes (at least 3)."
+    )
     near_weight: float = Field(
         0.15,
         ge=0,

@@ -117,6 +117,15 @@ class Store:
             for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         ]
 
+    def source_chunks(self, source: str) -> list[Chunk]:
+        """Every chunk of one source, in reading order."""
+        got = self.chunks.get(where={"source": source}, include=["documents", "metadatas"])
+        chunks = [
+            Chunk.from_record(i, d or "", m)
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
+        return sorted(chunks, key=lambda c: c.start)
+
     def get_embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Return stored vectors by id, so unchanged text is never embedded twice."""
         out: dict[str, list[float]] = {}

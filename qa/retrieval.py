@@ -92,6 +92,14 @@ class SearchEngine:
                 out[chunk_id] = vectors
         return out
 
+    def source_chunks(self, source: str) -> list[Chunk]:
+        """Every chunk of one source, in reading order (for summaries)."""
+        return self.store.source_chunks(source)
+
+    def source_titles(self) -> dict[str, str]:
+        """Each indexed source's title (its file name when it has none)."""
+        return {s: r.title or s for s, r in self.store.source_records().items() if r.status == "ok"}
+
     def lexical(self) -> LexicalIndex:
         """Return the lexical index of the store's current generation (reloaded after re-index)."""
         generation = getattr(self._pinned, "generation", None)

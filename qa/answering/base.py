@@ -10,7 +10,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from core.settings import RetrieverMode
-from core.types import Answer, ScoredChunk, Turn
+from core.types import Answer, Chunk, ScoredChunk, Turn
 from index.lexical import LexicalIndex
 
 REFUSAL = "The sources don't answer this."
@@ -38,6 +38,10 @@ class Searcher(Protocol):
     def search(self, query: str, k: int, mode: RetrieverMode = ...) -> list[ScoredChunk]: ...  # noqa: D102
 
     def lexical(self) -> LexicalIndex: ...  # noqa: D102
+
+    def source_chunks(self, source: str) -> list[Chunk]: ...  # noqa: D102
+
+    def source_titles(self) -> dict[str, str]: ...  # noqa: D102
 
     def query_vector(self, query: str) -> list[float]: ...  # noqa: D102
 

@@ -180,7 +180,10 @@ def _read(question: str, topic: _Topic | None) -> Reading:
             topic=topic.query,
             interpreted_as=f"More on: {topic.query}",
         )
-    if kind == "summary" or not (person or thing or opener):
+    if kind == "summary":
+        # "What is this document about?" means the document the conversation is quoting.
+        return Reading(question, question, kind, near=topic.cited, quoted=quoted)
+    if not (person or thing or opener):
         return Reading(question, question, kind, quoted=quoted)
     carried: list[str] = []
     if person and topic.people:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from qa.answering.evidence import (
     wanted_name,
     weighted_coverage,
 )
+from qa.answering.summary import pick_source, summary_points
 from qa.sources import SourceReader
 from qa.verify import verify_citations
 
@@ -108,6 +110,8 @@ class ExtractiveAnswerer:
         reading = read_turn(question, self._with_quotes(history))
         if reading.kind == "more":
             return self._more(reading)
+        if reading.kind == "summary":
+            return self._summarize(reading)
         query = reading.query
         hits = self.engine.search(query, self.k, self.mode)
         candidates = self.rank(question, query, self.score(question, query, hits, reading))
@@ -147,6 +151,24 @@ class ExtractiveAnswerer:
         if not kept:
             return self._refusal(reading, _NOTHING_MORE, fresh, confidence)
         return self._respond(reading, _reading_order(kept), confidence)
+
+    def _summarize(self, reading: Reading) -> Answer:
+        """A broad question: the central sentences of the document it is about, each cited."""
+        titles = self.engine.source_titles()
+        ranked = [h.chunk.source for h in self.engine.search(reading.question, self.k, self.mode)]
+        source = pick_source(reading.question, reading, titles, ranked)
+        title = titles.get(source, source)
+        reading = replace(reading, interpreted_as=f"Summary of {title}")
+        chunks = self.engine.source_chunks(source) if source else []
+        vectors = self.engine.sentence_vectors([c.id for c in chunks]) if chunks else {}
+        points = summary_points(chunks, vectors, self.config.summary_points)
+        if not points:
+            return self._refusal(reading, f"{title} has no sentences to summarise.")
+        chosen = [
+            Candidate(p.hit, p.start, p.end, p.text, score=p.centrality, section=p.section)
+            for p in points
+        ]
+        return self._respond(reading, chosen, None)
 
     def _refusal(
         self,

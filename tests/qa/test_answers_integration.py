@@ -108,6 +108,18 @@ def test_what_else_gives_new_quotes_or_says_there_are_none(service) -> None:
     assert len(seen) > 2  # the first "what else" found something new
 
 
+def test_a_broad_question_gets_central_sentences_of_one_source_in_reading_order(service) -> None:
+    answer = service.ask("What is this article about?")
+    assert not answer.refused and answer.interpreted_as
+    assert answer.interpreted_as.startswith("Summary of ")
+    cits = answer.citations
+    assert len(cits) >= 3 and len({c.source for c in cits}) == 1
+    assert [c.start for c in cits] == sorted(c.start for c in cits)
+    assert all(c.verified for c in cits)
+    text = service.show(cits[0].source).text
+    assert all(text[c.start : c.end] == c.quote for c in cits)
+
+
 def test_sources_that_disagree_are_shown_side_by_side(service) -> None:
     answer = service.ask("What did the judge do with the groups' request?")
     assert not answer.refused

@@ -150,3 +150,18 @@ def test_a_definition_question_names_its_term_and_scope() -> None:
     upsert = defined_term("What is UPSERT?")[0]
     assert defines("UPSERT is a clause added to INSERT.", upsert) == 1.0
     assert defines("UPSERT is created by the parser.", upsert) == 0.0
+
+
+def test_a_summary_is_of_the_source_the_question_names_else_the_one_in_play() -> None:
+    from qa.answering.summary import pick_source
+
+    titles = {"handbook.md": "Onboarding handbook", "wal.html": "Write-Ahead Logging"}
+    reading = read_turn("Summarize the onboarding handbook", [])
+    assert pick_source(reading.question, reading, titles, ["wal.html"]) == "handbook.md"
+    cited = PriorCitation(source="wal.html", start=0, end=10, quote="WAL is fast.")
+    reading = read_turn(
+        "What is this document about?", [Turn(question="What is WAL?", citations=[cited])]
+    )
+    assert pick_source(reading.question, reading, titles, ["handbook.md"]) == "wal.html"
+    reading = read_turn("Give me an overview", [])
+    assert pick_source(reading.question, reading, titles, ["handbook.md"]) == "handbook.md"
