@@ -19,7 +19,7 @@ from typing import Literal
 
 from core.types import PriorCitation, Turn
 from index.text import tokenize
-from qa.answering.evidence import GENERIC
+from qa.answering.evidence import GENERIC, ORGANISATION_WORDS
 
 Kind = Literal["lookup", "more", "summary"]
 
@@ -91,13 +91,6 @@ _NOT_NAMES = frozenset(
     "I We You They He She Our Their His Her My Your Yes No Not Today Tonight Tomorrow Yesterday "
     "However Meanwhile Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February "
     "March April May June July August September October November December".split()
-)
-
-_ORGANISATION_WORDS = frozenset(
-    "Enforcement Service Services Department Agency Court Courts Act Law Administration Inc Ltd "
-    "Company Corporation Committee Association Union University College Bank Office Bureau "
-    "Commission Council Congress Senate House Party Group Foundation Institute Fund States "
-    "Kingdom Republic Street Avenue Road Center Centre Plan Program Programme Project".split()
 )
 
 
@@ -297,7 +290,7 @@ def persons(text: str) -> list[str]:
                     parts = after
         while parts and parts[0] in _NOT_NAMES:
             parts = parts[1:]
-        if not parts or parts[0] in _TITLE_WORDS or parts[-1] in _ORGANISATION_WORDS:
+        if not parts or parts[0] in _TITLE_WORDS or parts[-1] in ORGANISATION_WORDS:
             continue  # "Customs Enforcement", "Supreme Court": not a he or a she
         if len(parts) >= 2 or titled:
             found.append(" ".join(parts))

@@ -231,6 +231,13 @@ _TITLED = re.compile(
     r"\b(?:Judge|Justice|President|Senator|Governor|Mayor|Commissioner|Secretary|Dr|Mr|Mrs|Ms|"
     r"Prof|CEO|Attorney|Lawyer)\.?\s+[A-Z][a-z’'-]+"
 )
+# Last words of organisations' and institutions' names: not a person.
+ORGANISATION_WORDS = frozenset(
+    "Enforcement Service Services Department Agency Court Courts Act Law Administration Inc Ltd "
+    "Company Corporation Committee Association Union University College Bank Office Bureau "
+    "Commission Council Congress Senate House Party Group Foundation Institute Fund States "
+    "Kingdom Republic Street Avenue Road Center Centre Plan Program Programme Project".split()
+)
 _SENTENCE_OPENERS = frozenset("The A An This That These Those It In On At If When".split())
 
 
@@ -266,6 +273,8 @@ def has_name(text: str, kind: str, question: str) -> bool:
             continue
         if kind == "person" and len(parts) < 2 and not parts[0].startswith("@"):
             continue
+        if kind == "person" and parts[-1] in ORGANISATION_WORDS:
+            continue  # "United States Supreme Court" names no one
         if set(tokenize(" ".join(parts))) - asked:
             return True
     return False
