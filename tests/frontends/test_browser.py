@@ -154,13 +154,8 @@ def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
 
 def _ask(page, question: str):  # type: ignore[no-untyped-def]
     """Ask in the chat input; return the locator of the answer's chat message once drawn."""
-    before = page.get_by_test_id("stChatMessage").count()
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.fill(question)
-    box.press("Enter")
-    answer = page.get_by_test_id("stChatMessage").nth(before + 1)
+    _, answer = _reply(page, question)
     answer.get_by_test_id("stExpander").first.wait_for()
-    page.get_by_test_id("stSpinner").wait_for(state="detached")
     return answer
 
 
