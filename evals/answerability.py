@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from core.settings import Settings
 from evals.answers import flat, passage_file, read_jsonl, write_passages
 from evals.squad2 import Squad2Record, squad2_scores
 from qa.answering.answerability import FEATURES, AnswerabilityModel
-from qa.answering.extractive import ExtractiveAnswerer, first_choice
+from qa.answering.extractive import ExtractiveAnswerer, gate
 from qa.service import QAService
 
 
@@ -63,6 +64,8 @@ class Features:
     answerable: np.ndarray  # (questions,) bool
     ruled_out: np.ndarray  # (questions,) bool: refused whatever the model says
     chosen: np.ndarray  # (questions,) the row of the quote the answer leads with, or -1
+    # (questions,) another row whose probability also decides ("who?": the best overall), or -1
+    rival: np.ndarray
 
 
 def load_question_set(path: Path, work: Path, sources: Path | None = None) -> QuestionSet:
@@ -134,7 +137,7 @@ def _code_digest() -> str:
     import qa.answering.extractive as extractive_module
 
     digest = hashlib.sha256()
-    for module in (features_module, evidence_module, extractive_module):
+    for module in (features_module, evidence_module, extractive_module, sys.modules[__name__]):
         digest.update(Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -176,19 +179,24 @@ def collect(
             data["answerable"],
             data["ruled_out"],
             data["chosen"],
+            data["rival"],
         )
     rows: list[np.ndarray] = []
     labels: list[int] = []
     owner: list[int] = []
     ruled_out: list[bool] = []
     chosen: list[int] = []
+    rival: list[int] = []
     for i, q in enumerate(qset.questions):
         pool, x, reason = answerer.evidence(q.q)
         ruled_out.append(bool(reason))
         if reason or not pool:
             chosen.append(-1)
+            rival.append(-1)
             continue  # refused whatever the model says: nothing to learn from
-        chosen.append(len(rows) + pool.index(first_choice(q.q, pool)))
+        judged = gate(q.q, pool)
+        chosen.append(len(rows) + pool.index(judged[0]))
+        rival.append(len(rows) + pool.index(judged[1]) if len(judged) > 1 else -1)
         gold = [flat(a) for a in q.answers]
         for cand, row in zip(pool, x, strict=True):
             right = any(g in flat(cand.text) for g in gold)
@@ -206,6 +214,7 @@ def collect(
         np.asarray([bool(q.answers) for q in qset.questions]),
         np.asarray(ruled_out, dtype=bool),
         np.asarray(chosen, dtype=np.int64),
+        np.asarray(rival, dtype=np.int64),
     )
     np.savez_compressed(
         cache,
@@ -215,6 +224,7 @@ def collect(
         answerable=features.answerable,
         ruled_out=features.ruled_out,
         chosen=features.chosen,
+        rival=features.rival,
     )
     return features
 
@@ -273,6 +283,8 @@ def decide(features: Features, probs: np.ndarray) -> Decisions:
     top_right = np.zeros(n, dtype=bool)
     has = features.chosen >= 0
     confidence[has] = probs[features.chosen[has]]
+    both = features.rival >= 0  # as the answerer's gate: the better of the two
+    confidence[both] = np.maximum(confidence[both], probs[features.rival[both]])
     top_right[has] = features.labels[features.chosen[has]].astype(bool)
     return Decisions(confidence, top_right, features.answerable.copy())
 

@@ -19,7 +19,7 @@ from typing import Literal
 
 from core.types import PriorCitation, Turn
 from index.text import tokenize
-from qa.answering.evidence import GENERIC, ORGANISATION_WORDS
+from qa.answering.evidence import GENERIC, persons
 
 Kind = Literal["lookup", "more", "summary"]
 
@@ -77,21 +77,6 @@ _EXPLETIVE_IT = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[A-Za-z0-9][\w’'.-]*[A-Za-z0-9]|[A-Za-z0-9]")
-# A title before a name, or a run of capitalised words: who an answer is about.
-_TITLES = (
-    "Judge|Justice|President|Senator|Governor|Mayor|Commissioner|Secretary|Minister|Chancellor|"
-    "Dr|Mr|Mrs|Ms|Prof|Professor|Sir|Dame|Lord|Lady|CEO|General|Colonel|Captain|Officer|Agent|"
-    "Representative|Rep|Sen|Gov"
-)
-_TITLE_WORDS = frozenset(_TITLES.split("|"))
-_CAPITALISED_RUN = re.compile(r"\b[A-Z][\w’'-]*\.?(?:\s+[A-Z][\w’'-]*\.?)*")
-# Capitalised words that are not names when they open a run.
-_NOT_NAMES = frozenset(
-    "The A An This That These Those It Its In On At For From And But Or If When While After Before "
-    "I We You They He She Our Their His Her My Your Yes No Not Today Tonight Tomorrow Yesterday "
-    "However Meanwhile Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February "
-    "March April May June July August September October November December".split()
-)
 
 
 @dataclass(frozen=True)
@@ -275,23 +260,3 @@ def _anaphors(question: str) -> tuple[bool, bool]:
         elif tok == "one" and (not after or after in ("again", "too", "instead", "also")):
             thing = True  # "How do I create one?", "And the second one?"
     return person, thing
-
-
-def persons(text: str) -> list[str]:
-    """Names of people in ``text``, in order: "Ketanji Brown Jackson", "Smith" (after "Mr.")."""
-    found = []
-    for m in _CAPITALISED_RUN.finditer(text):
-        parts = [w.rstrip(".") for w in m.group(0).split()]
-        titled = False
-        for i, word in enumerate(parts):
-            if word in _TITLE_WORDS:
-                titled, after = True, parts[i + 1 :]
-                if after:
-                    parts = after
-        while parts and parts[0] in _NOT_NAMES:
-            parts = parts[1:]
-        if not parts or parts[0] in _TITLE_WORDS or parts[-1] in ORGANISATION_WORDS:
-            continue  # "Customs Enforcement", "Supreme Court": not a he or a she
-        if len(parts) >= 2 or titled:
-            found.append(" ".join(parts))
-    return found

@@ -93,17 +93,14 @@ class ExtractiveAnswerer:
         """
         with self.engine.snapshot():
             question = question.strip()
-            reading = read_turn(question, history or [])
+            reading = read_turn(question, self._with_quotes(history or []))
             query = reading.query
             hits = self.engine.search(query, self.k, self.mode)
             pool = self.score(question, query, hits, reading)[: self.config.pool]
             rows = candidate_features(question, query, pool, self.engine.lexical())
             reason = self.ruled_out(question, query)
             if pool and not reason:
-                wanted = answer_type(question)
-                reason = self._heuristic_refusal(
-                    query, pool, wanted, support=False, question=question
-                )
+                reason = self._heuristic_refusal(question, query, pool, support=False)
             return pool, rows, reason
 
     def _answer(self, question: str, history: list[Turn]) -> Answer:
@@ -313,9 +310,9 @@ class ExtractiveAnswerer:
                 cand.bonus = cfg.definition_weight * defines(cand.text, subject)
             if kind and has_name(cand.text, kind, question):
                 cand.bonus += cfg.definition_weight
+            if reading is not None and reading.near:
+                cand.bonus += cfg.near_weight * self._nearness(cand, reading)
             cand.score = self._combined(cand) + cand.bonus
-        if reading is not None and reading.near:
-            self._near(cands, reading)
         cands.sort(key=lambda c: -c.score)
         # Vectors pooled from the chunk's pass carry its context, so the sentences of one chunk
         # look alike; the leaders are embedded on their own (once, then cached) to tell them
@@ -330,25 +327,23 @@ class ExtractiveAnswerer:
             cands.sort(key=lambda c: -c.score)
         return cands
 
-    def _near(self, cands: list[Candidate], reading: Reading) -> None:
-        """Add the follow-up bonus: close after a cited passage, less before; a repeat loses it."""
-        cfg = self.config
-        for cand in cands:
-            best = 0.0
-            for cited in reading.near:
-                if cited.source != cand.hit.chunk.source:
-                    continue
-                if cand.start < cited.end and cited.start < cand.end:
-                    best = -1.0 if reading.kind == "lookup" else 0.0
-                    break
-                if cand.start >= cited.end:
-                    gap = cand.start - cited.end
-                    best = max(best, 1 - gap / cfg.near_window)
-                else:
-                    gap = cited.start - cand.end
-                    best = max(best, 0.5 * (1 - gap / cfg.near_window))
-            cand.bonus += cfg.near_weight * best
-            cand.score += cfg.near_weight * best
+    def _nearness(self, cand: Candidate, reading: Reading) -> float:
+        """1 just after a passage the last answer cited, fading; half that before; -1 repeating it.
+
+        A "what else" turn never sees a repeat (its candidates exclude earlier quotes).
+        """
+        window = self.config.near_window
+        best = 0.0
+        for cited in reading.near:
+            if cited.source != cand.hit.chunk.source:
+                continue
+            if cand.start < cited.end and cited.start < cand.end:
+                return -1.0 if reading.kind == "lookup" else 0.0
+            if cand.start >= cited.end:
+                best = max(best, 1 - (cand.start - cited.end) / window)
+            else:
+                best = max(best, 0.5 * (1 - (cited.start - cand.end) / window))
+        return best
 
     def rank(self, question: str, query: str, cands: list[Candidate]) -> list[Candidate]:
         """Give the leading candidates their ``confidence`` (the model's probability).
@@ -384,9 +379,7 @@ class ExtractiveAnswerer:
         if ruled_out:
             return [], ruled_out
         wanted = answer_type(question)
-        refusal = self._heuristic_refusal(
-            query, cands, wanted, support=self.model is None, question=question
-        )
+        refusal = self._heuristic_refusal(question, query, cands, support=self.model is None)
         if refusal:
             return [], refusal
         first = first_choice(question, cands)
@@ -436,12 +429,7 @@ class ExtractiveAnswerer:
         return ""
 
     def _heuristic_refusal(
-        self,
-        query: str,
-        cands: list[Candidate],
-        wanted: str,
-        support: bool = True,
-        question: str = "",
+        self, question: str, query: str, cands: list[Candidate], support: bool = True
     ) -> str:
         """The hand-set rules (the reason, or "" to answer).
 
@@ -458,6 +446,7 @@ class ExtractiveAnswerer:
                 covered < cfg.min_coverage and best.dense < cfg.strong_dense
             ):
                 return "No passage addresses the question closely enough."
+        wanted = answer_type(question)
         typed = [c for c in cands if has_type(c.text, wanted)]
         if wanted and (not typed or typed[0].score < cfg.keep_ratio * best.score):
             return f"No passage gives the {wanted} the question asks for."
@@ -536,17 +525,26 @@ def first_choice(question: str, cands: list[Candidate]) -> Candidate:
     )
 
 
-def _lead_confidence(question: str, cands: list[Candidate]) -> float | None:
-    """How likely the answer's lead quote answers.
+def gate(question: str, cands: list[Candidate]) -> list[Candidate]:
+    """The candidates whose best confidence decides whether to answer.
 
-    For "who?" the lead is the best sentence that names someone, which the model (ranking by
-    position among other things) may rate below the best sentence overall; the question is
-    as answerable as the better of the two says.
+    The lead quote, and for "who?" the best sentence overall too: the lead of a "who?" answer
+    is the best sentence that names someone, which the model (ranking by position among other
+    things) may rate below the best sentence overall; the question is as answerable as the
+    better of the two says.
     """
     first = first_choice(question, cands)
     if not wanted_name(question) or first is cands[0]:
-        return first.confidence
-    return max(first.confidence or 0.0, cands[0].confidence or 0.0)
+        return [first]
+    return [first, cands[0]]
+
+
+def _lead_confidence(question: str, cands: list[Candidate]) -> float | None:
+    """How likely the answer's lead quote answers (see :func:`gate`)."""
+    judged = gate(question, cands)
+    if len(judged) == 1:
+        return judged[0].confidence
+    return max(c.confidence or 0.0 for c in judged)
 
 
 def _why_not(question: str, best: Candidate, wanted: str, lexical: LexicalIndex) -> str:

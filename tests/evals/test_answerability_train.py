@@ -15,6 +15,7 @@ from evals.answerability import (
     Features,
     best_threshold,
     collect,
+    decide,
     fold_of,
     load_question_set,
     scores,
@@ -89,6 +90,7 @@ def test_folds_never_split_an_article() -> None:
         np.ones(5, dtype=bool),
         np.zeros(5, dtype=bool),
         np.arange(5),
+        np.full(5, -1),
     )
     (folds,) = fold_of([f], 2)
     by_group: dict[str, set[int]] = {}
@@ -96,6 +98,23 @@ def test_folds_never_split_an_article() -> None:
         by_group.setdefault(g, set()).add(int(k))
     assert all(len(ks) == 1 for ks in by_group.values())
     assert set(folds) == {0, 1}
+
+
+def test_decisions_use_the_lead_row_and_for_who_the_better_of_two() -> None:
+    f = Features(
+        "a",
+        np.zeros((4, len(FEATURES))),
+        np.array([1, 0, 0, 1], dtype=np.int8),
+        np.array([0, 0, 1, 1]),
+        ["a/x", "a/y", "a/z"],
+        np.ones(3, dtype=bool),
+        np.array([False, False, True]),
+        np.array([0, 3, -1]),
+        np.array([-1, 2, -1]),
+    )
+    d = decide(f, np.array([0.3, 0.9, 0.8, 0.1]))
+    assert d.confidence.tolist() == [0.3, 0.8, -1.0]  # question 1: max(0.1, 0.8)
+    assert d.top_right.tolist() == [True, True, False]  # the lead row's label is what is shown
 
 
 def test_scores_and_the_threshold_that_gets_most_right() -> None:

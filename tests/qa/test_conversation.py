@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 from core.types import PriorCitation, Turn, as_turns
-from qa.answering.conversation import persons, read_turn
-from qa.answering.evidence import answer_type, defined_term, defines, has_name, wanted_name
+from qa.answering.conversation import read_turn
+from qa.answering.evidence import (
+    answer_type,
+    defined_term,
+    defines,
+    has_name,
+    persons,
+    wanted_name,
+)
 
 INTEL = "What did the President say Intel is going to build in Ohio?"
 INTEL_QUOTE = PriorCitation(
