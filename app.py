@@ -1,45 +1,60 @@
 """Streamlit chat over the sources folder.
 
-Thin: widgets and session state; the library does the work.
+Thin: widgets and session state; the library does the work, ``frontends.sidebar`` draws the
+sidebar (sources, conversations, indexing) and ``frontends.citations`` the citations.
 
 All document and model text reaches the page either as plain text (``st.text``, dataframes), as
 Markdown escaped by ``frontends.render.md_text``, or as HTML built by the escaping helpers of
-``frontends.render``; never as raw HTML.
+``frontends.render`` and ``frontends.citations``; never as raw HTML.
 """
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from core.errors import QAError
-from core.progress import Progress
 from core.settings import Settings
 from core.types import Answer, Citation, SourceRow
 from core.types import Turn as HistoryTurn
+from frontends.citations import (
+    PAGE_SCRIPT,
+    PAGE_STYLE,
+    Label,
+    answer_html,
+    answer_text,
+    citation_key,
+    citation_label,
+    copy_button_html,
+    structured_passage_html,
+)
 from frontends.render import (
     Turn,
-    answer_html,
-    citation_label,
     confidence_line,
     conversation_history,
     conversation_markdown,
     disagreement_groups,
     element_id,
-    index_summary,
+    format_size,
     interpretation_line,
     md_text,
     passage_html,
     scroll_script,
-    settings_summary,
-    source_table,
     source_view_html,
+)
+from frontends.sidebar import (
+    conversations_panel,
+    index_panel,
+    load_conversation,
+    save_turn,
+    settings_panel,
+    sources_panel,
 )
 from qa.service import QAService
 from qa.verify import is_exact
 
 st.set_page_config(page_title="Cited Q&A", page_icon="📚", layout="wide")
-
-UPLOAD_TYPES = ["txt", "md", "html", "htm", "pdf", "docx"]
 
 
 @st.cache_resource(show_spinner="Loading the model and the index…")
@@ -52,175 +67,175 @@ def get_service(key: str, _settings: Settings) -> QAService:
     return QAService(_settings)
 
 
-def run_index(service: QAService) -> bool:
-    """Re-index with a progress bar; keep a summary of what changed for the next run."""
-    bar = st.progress(0.0, text="Indexing…")
-
-    def update(p: Progress) -> None:
-        bar.progress(p.fraction, text=p.describe())
-
-    try:
-        report = service.index(progress=update)
-    except QAError as exc:
-        bar.empty()
-        st.session_state.index_summary = None
-        st.session_state.index_errors = [f"index: {exc}"]
-        return False
-    bar.empty()
-    st.session_state.index_summary = index_summary(report)
-    st.session_state.index_errors = [f"{e.source}: {e.error}" for e in report.errors]
-    return True
-
-
-def upload_and_index(service: QAService, uploads: list, replace: bool) -> None:
-    """Save every uploaded file, index once, remember what happened to each file."""
-    results = []
-    batch: set[str] = set()  # two files of one name in one upload are both kept
-    for up in uploads:
-        try:
-            name, action = service.save_upload(up.name, up.getvalue(), replace=replace, batch=batch)
-            results.append(f"{name}: {action}")
-        except QAError as exc:
-            results.append(f"{up.name}: refused ({exc})")
-    st.session_state.upload_results = results
-    run_index(service)
-    st.session_state.uploader_n = st.session_state.get("uploader_n", 0) + 1  # empties the widget
-
-
-def sidebar(service: QAService, rows: list[SourceRow]) -> None:
-    """Upload, remove, re-index, last index summary and settings."""
-    with st.sidebar:
-        st.header("Sources")
-        for line in st.session_state.get("upload_results", []):
-            st.caption(md_text(line))
-        if summary := st.session_state.get("index_summary"):
-            st.success(summary)
-        for err in st.session_state.get("index_errors", []):
-            st.warning(md_text(err))
-
-        uploads = st.file_uploader(
-            "Add documents (several at once)",
-            accept_multiple_files=True,
-            type=UPLOAD_TYPES,
-            key=f"uploader-{st.session_state.get('uploader_n', 0)}",
-        )
-        replace = st.checkbox("Replace files with the same name", value=True)
-        busy = service.is_indexing()
-        if uploads and st.button("Upload and index", width="stretch", disabled=busy):
-            upload_and_index(service, uploads, replace)
-            st.rerun()
-        if st.button("Re-index", width="stretch", disabled=busy):
-            st.session_state.upload_results = []
-            run_index(service)
-            st.rerun()
-
-        names = [r.source for r in rows if not r.status.startswith("removed")]
-        if names:
-            victim = st.selectbox("Remove a source", ["—", *names])
-            label = f"Remove {md_text(victim)}"
-            if victim != "—" and st.button(label, width="stretch", disabled=busy):
-                try:
-                    service.delete_source(victim)
-                    st.session_state.upload_results = [f"{victim}: removed"]
-                except QAError as exc:
-                    st.session_state.upload_results = [f"{victim}: {exc}"]
-                run_index(service)
-                st.rerun()
-
-        st.divider()
-        st.subheader("Settings")
-        for label, value in settings_summary(service.settings):
-            st.caption(f"**{label}:** {md_text(value)}")
-        st.caption("Set them as `QA_*` environment variables (see README) and restart.")
-
-
-def sources_view(service: QAService, rows: list[SourceRow]) -> None:
-    """Every source with title, type, size, chunks, indexed at, status and error."""
-    chunks = sum(r.chunks or 0 for r in rows)
-    failed = sum(1 for r in rows if r.status == "failed")
-    label = f"Sources: {len(rows)} files · {chunks} chunks"
-    if failed:
-        label += f" · {failed} failed"
-    with st.expander(label, expanded=not rows):
-        if rows:
-            st.dataframe(source_table(rows), hide_index=True, width="stretch")
-        else:
-            st.info(
-                f"No documents yet: add files to {md_text(service.sources_dir)} or upload them "
-                "in the sidebar."
-            )
-
-
-def show_citation(service: QAService, cit: Citation, key: str) -> None:
-    """One citation: its source and page, a verified/stale badge, the passage, the whole source."""
-    with st.expander(citation_label(cit)):
+def show_citation(service: QAService, cit: Citation, prefix: str, titles: dict[str, str]) -> None:
+    """One citation; its passage is drawn only when opened (a marker click opens it)."""
+    key = citation_key(prefix, cit.n)
+    box = st.expander(citation_label(cit, titles), key=key, on_change="rerun")
+    with box:
+        if not box.open:
+            return
+        label = Label.of(cit, titles)
         try:
             src = service.show(cit.source)
         except QAError as exc:
             st.error(md_text(str(exc)))
             return
-        page = f" · page {cit.page}" if cit.page else ""
-        st.caption(md_text(f"{cit.source}{page} · characters {cit.start}–{cit.end}"))
-        if is_exact(src.text, cit):
-            st.badge("Verified against the current file", icon=":material/check:", color="green")
-        else:
+        where = f" · page {cit.page} of {len(src.pages)}" if cit.page and src.pages else ""
+        st.caption(md_text(f"{label.file}{where}"))
+        if not is_exact(src.text, cit):
             st.badge(
-                "Stale: the file changed since this answer; re-ask to refresh",
+                "Changed: the file changed since this answer; ask again to refresh",
                 icon=":material/warning:",
                 color="orange",
             )
             st.text(f"Quoted then: {cit.quote}")
             return
-        st.html(passage_html(src.text, cit.start, cit.end))
-        if st.toggle("Show whole source", key=f"{key}-whole"):
+        st.badge("Verified against the current file", icon=":material/check:", color="green")
+        st.html(structured_passage_html(src, cit.start, cit.end))
+        views = ["Passage", "Whole document"] + (["Original page"] if src.kind == "pdf" else [])
+        view = st.segmented_control(
+            "View", views, default="Passage", key=f"{key}-view", label_visibility="collapsed"
+        )
+        if view == "Whole document":
             dom_id = element_id(key, "quote")
             st.html(source_view_html(src.text, cit.start, cit.end, dom_id))
             st.html(scroll_script(dom_id), unsafe_allow_javascript=True)
+        elif view == "Original page":
+            show_page(service, cit, key)
 
 
-def show_disagreement(answer: Answer) -> None:
+def show_page(service: QAService, cit: Citation, key: str) -> None:
+    """The PDF page the quote is on, rendered, the quote's characters highlighted."""
+    try:
+        page = service.page_view(cit)
+    except QAError as exc:
+        st.error(md_text(str(exc)))
+        return
+    if page is None:
+        st.info("This page cannot be drawn from the current file; the passage above is exact.")
+        return
+    st.image(page.png, caption=f"Page {page.page}, the quote highlighted", width="stretch")
+    data = service.original(cit.source)
+    if data is not None:
+        st.download_button(
+            "Download the original file",
+            data,
+            file_name=cit.source.rsplit("/", 1)[-1],
+            key=f"{key}-download",
+            on_click="ignore",
+        )
+
+
+def show_disagreement(answer: Answer, titles: dict[str, str]) -> None:
     """Show sources that give different accounts, side by side, each with its citation."""
     for topic, cits in disagreement_groups(answer):
         st.markdown(f"**Sources disagree:** {md_text(topic)}")
         for col, cit in zip(st.columns(len(cits)), cits, strict=True):
             with col, st.container(border=True):
-                st.caption(citation_label(cit))
+                st.caption(citation_label(cit, titles))
                 st.html(passage_html(cit.quote, 0, len(cit.quote), context=0))
 
 
-def render_answer(service: QAService, answer: Answer, key: str) -> None:
-    """Show an answer with markers [n]; each citation opens its passage, quote marked."""
+def render_answer(service: QAService, answer: Answer, prefix: str, titles: dict[str, str]) -> None:
+    """An answer with markers [n] that open their citation; a copy button; the citations."""
     if answer.refused:
         st.warning(md_text(answer.answer))
     else:
-        st.html(answer_html(answer.answer))
+        st.html(answer_html(answer, prefix, titles))
+        st.html(copy_button_html(answer_text(answer, titles), f"{prefix}-copy"))
     if answer.confidence is not None:
         st.caption(confidence_line(answer))
     for warning in answer.warnings:
         st.caption(f"⚠ {md_text(warning)}")
-    show_disagreement(answer)
+    show_disagreement(answer, titles)
     groups = [("Citations", answer.citations)]
     if answer.refused and answer.related:
         groups = [("Related passages (not an answer)", answer.related)]
     for title, cits in groups:
         if cits:
             st.markdown(f"**{title}**")
-        for i, cit in enumerate(cits):
-            show_citation(service, cit, key=f"{key}-{i}")
+        for cit in cits:
+            show_citation(service, cit, prefix, titles)
 
 
-def new_conversation() -> None:
-    """Forget the messages (and the widgets that belonged to them)."""
-    st.session_state.messages = []
-    st.session_state.conversation = st.session_state.get("conversation", 0) + 1
+def first_screen(service: QAService, rows: list[SourceRow]) -> None:
+    """Before the first question: what the documents are, and questions they answer."""
+    ready = [r for r in rows if r.status == "ok"]
+    if not rows:
+        st.info(
+            f"No documents yet: add files to {md_text(service.sources_dir)} or upload them "
+            "in the sidebar."
+        )
+        return
+    if ready:
+        st.markdown(f"**{len(ready)} documents ready to ask about**")
+        cols = st.columns(min(3, len(ready)))
+        for i, row in enumerate(ready[:6]):
+            with cols[i % len(cols)], st.container(border=True):
+                st.markdown(f"**{md_text(row.title or row.source)}**")
+                pages = f" · {row.pages} pages" if row.pages else ""
+                st.caption(md_text(f"{row.source} · {format_size(row.size)}{pages}"))
+        if len(ready) > 6:
+            st.caption(f"…and {len(ready) - 6} more (see “All sources” below).")
+    suggestions = suggested_questions(service, rows)
+    if suggestions:
+        st.markdown("**Try asking**")
+        for i, question in enumerate(suggestions):
+            if st.button(question, key=f"suggest-{i}", icon=":material/help:"):
+                st.session_state.pending_question = question
+                st.rerun()
 
 
-def ask_streaming(service: QAService, question: str, history: list[HistoryTurn]) -> Answer:
+def suggested_questions(service: QAService, rows: list[SourceRow]) -> list[str]:
+    """A few questions the documents answer, made once per state of the collection."""
+    state = tuple(sorted((r.source, r.content_hash or "") for r in rows if r.status == "ok"))
+    cached = st.session_state.get("suggestions")
+    if cached and cached[0] == state:
+        return list(cached[1])
+    try:
+        questions = service.suggestions() if state else []
+    except QAError:
+        questions = []
+    st.session_state.suggestions = (state, questions)
+    return questions
+
+
+def all_sources(rows: list[SourceRow]) -> None:
+    """Every source with title, status, type, size, pages and when it was indexed."""
+    from frontends.render import source_table
+
+    failed = sum(1 for r in rows if r.status == "failed")
+    label = f"All sources: {len(rows)} files" + (f" · {failed} could not be read" if failed else "")
+    with st.expander(label):
+        st.dataframe(source_table(rows), hide_index=True, width="stretch")
+
+
+def ask(service: QAService, question: str, messages: list[Turn], scope: list[str]) -> None:
+    """Ask, show the reply as it comes, keep it in the conversation and save it."""
+    history = conversation_history(messages)
+    messages.append(Turn("user", question))
+    with st.chat_message("user"):
+        st.text(question)
+    with (
+        st.chat_message("assistant"),
+        st.spinner("Searching the sources and checking every quote…", show_time=True),
+    ):
+        try:
+            answer = ask_streaming(service, question, history, scope)
+            messages.append(Turn("assistant", answer.answer, answer=answer))
+        except QAError as exc:
+            messages.append(Turn("assistant", str(exc), error=str(exc)))
+    save_turn(service, messages[-2], messages[-1])
+
+
+def ask_streaming(
+    service: QAService, question: str, history: list[HistoryTurn], scope: list[str]
+) -> Answer:
     """Ask; an LLM draft shows as escaped, unverified text until the verified answer replaces it."""
     draft_box = st.empty()
     draft = ""
     final = None
-    for part in service.ask_stream(question, history):
+    for part in service.ask_stream(question, history, scope):
         if isinstance(part, str):
             draft += part
             with draft_box.container():
@@ -239,24 +254,32 @@ def main() -> None:
     settings = Settings()
     try:
         service = get_service(settings.cache_key(), settings)
-        if service.needs_index():
-            run_index(service)
+        if service.needs_index() and not service.is_indexing():
+            service.start_index()
         rows = service.list_sources()
     except QAError as exc:
         st.error(md_text(str(exc)))
         st.stop()
-    sidebar(service, rows)
+    st.html(PAGE_STYLE)
+    st.html(PAGE_SCRIPT, unsafe_allow_javascript=True)
+    load_conversation(service)
+    titles = {r.source: r.title for r in rows if r.title}
+    with st.sidebar:
+        scope = sources_panel(service, rows)
+        index_panel(service)
+        conversations_panel(service)
+        settings_panel(service)
 
     st.title("Ask your documents")
     st.caption("Every answer is made of verbatim quotes, each checked against its source.")
-    sources_view(service, rows)
-
     messages: list[Turn] = st.session_state.setdefault("messages", [])
+    if not messages:
+        first_screen(service, rows)
+    if rows:
+        all_sources(rows)
     conv = st.session_state.get("conversation", 0)
-    cols = st.columns([2, 2, 8])
-    cols[0].button("New conversation", on_click=new_conversation, disabled=not messages)
     if messages:
-        cols[1].download_button(
+        st.download_button(
             "Export as Markdown",
             conversation_markdown(messages),
             file_name="conversation.md",
@@ -272,27 +295,19 @@ def main() -> None:
                 if line:
                     st.caption(md_text(line))
             elif msg.answer is not None:
-                render_answer(service, msg.answer, key=f"c{conv}-m{i}")
+                render_answer(service, msg.answer, f"c{conv}-m{i}", titles)
             elif msg.error is not None:
                 st.warning(md_text(msg.error))
             else:
                 st.text(msg.content)
 
-    if question := st.chat_input("Ask a question (follow-ups use the conversation so far)"):
-        history = conversation_history(messages)
-        messages.append(Turn("user", question))
-        with st.chat_message("user"):
-            st.text(question)
-        with (
-            st.chat_message("assistant"),
-            st.spinner("Searching the sources and checking every quote…", show_time=True),
-        ):
-            try:
-                answer = ask_streaming(service, question, history)
-                messages.append(Turn("assistant", answer.answer, answer=answer))
-            except QAError as exc:
-                messages.append(Turn("assistant", str(exc), error=str(exc)))
-        st.rerun()  # draw the whole conversation, with New conversation and Export enabled
+    typed = st.chat_input("Ask a question (follow-ups use the conversation so far)")
+    question = typed or st.session_state.pop("pending_question", None)
+    if question:
+        started = time.monotonic()
+        ask(service, question, messages, scope)
+        st.session_state.last_answer_seconds = time.monotonic() - started
+        st.rerun()  # draw the whole conversation, with its buttons enabled
 
 
 main()

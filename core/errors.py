@@ -32,3 +32,7 @@ class IndexBusyError(QAError):
 
 class EmptyIndexError(StoreError):
     """The store has no chunks yet: the user must index first."""
+
+
+class ConversationError(QAError):
+    """The saved-conversations file is unreadable, from a newer version, or a request is invalid."""

@@ -49,9 +49,6 @@ def interpretation_line(answer: Answer) -> str | None:
     return f"Read as: {answer.interpreted_as}"
 
 
-_MARKER = re.compile(r"\[(\d+)\]")
-
-
 def passage_html(text: str, start: int, end: int, context: int = 400) -> str:
     """Return the quote at ``text[start:end]`` highlighted in ``<mark>``, with escaped context."""
     a = max(0, start - context)
@@ -68,12 +65,6 @@ def passage_html(text: str, start: int, end: int, context: int = 400) -> str:
         f"{html.escape(before)}<mark>{html.escape(text[start:end])}</mark>{html.escape(after)}"
         "</div>"
     )
-
-
-def answer_html(answer: str) -> str:
-    """Return the answer text escaped, with citation markers ``[n]`` set as superscripts."""
-    escaped = html.escape(answer)
-    return '<div class="qa-answer">' + _MARKER.sub(r"<sup>[\1]</sup>", escaped) + "</div>"
 
 
 def conversation_markdown(turns: Iterable[Turn]) -> str:
@@ -120,13 +111,6 @@ def md_text(text: object) -> str:
     """
     escaped = _MD_SPECIAL.sub(r"\\\1", str(text).replace("&", "&amp;"))
     return _AUTOLINK.sub("\\g<0>\u200b", escaped)
-
-
-def citation_label(cit: Citation) -> str:
-    """Return the expander label: ``[n] source › section, page p`` (Markdown-escaped)."""
-    page = f", page {cit.page}" if cit.page else ""
-    where = f"{cit.source} › {cit.section}" if cit.section else cit.source
-    return f"\\[{cit.n}\\] {md_text(where)}{page}"
 
 
 def confidence_line(answer: Answer) -> str:
@@ -192,20 +176,29 @@ def format_time(stamp: object) -> str:
 
 def source_table(rows: Iterable[SourceRow]) -> list[dict[str, Any]]:
     """Rows of ``QAService.list_sources`` as the sources view shows them."""
+    # What a reader scans first (title, status, problem) comes first, the file name last.
     return [
         {
-            "source": r.source,
-            "title": r.title or "",
+            "title": r.title or r.source,
+            "status": _STATUS.get(r.status, r.status),
+            "problem": r.error or "",
             "type": r.kind or "",
             "size": format_size(r.size),
             "pages": r.pages or None,
-            "chunks": r.chunks,
+            "passages": r.chunks,
             "indexed at": format_time(r.indexed_at),
-            "status": r.status,
-            "error": r.error or "",
+            "file": r.source,
         }
         for r in rows
     ]
+
+
+_STATUS = {
+    "ok": "ready",
+    "failed": "could not be read",
+    "not indexed": "waiting to be indexed",
+    "removed (re-index to drop)": "removed",
+}
 
 
 def files_summary(report: IndexReport) -> str:
@@ -222,7 +215,7 @@ def index_summary(report: IndexReport) -> str:
     c = report.chunks
     return (
         f"Indexed in {report.seconds:.1f}s: {files_summary(report)} · "
-        f"{c.embedded} chunks embedded, {c.reused} reused, {c.deleted} deleted."
+        f"{c.embedded} passages read, {c.reused} kept, {c.deleted} dropped."
     )
 
 
@@ -239,14 +232,19 @@ def disagreement_groups(answer: Answer) -> list[tuple[str, list[Citation]]]:
 
 def settings_summary(settings: Settings) -> list[tuple[str, str]]:
     """Return the settings a user should see, as (label, value) pairs."""
+    answerer = {
+        "extractive": "quotes picked from the sources (no language model)",
+        "llm": "a language model, held to verified quotes",
+    }[settings.answerer]
+    search = {"hybrid": "meaning and keywords", "dense": "meaning", "bm25": "keywords"}
     pairs = [
-        ("Answerer", settings.answerer),
-        ("Retriever", settings.retriever),
-        ("Passages", settings.top_k),
-        ("Sources folder", settings.sources),
-        ("Index", settings.chroma_url or settings.store),
-        ("Max file size", f"{settings.max_file_mb:g} MB"),
+        ("Answers", answerer),
+        ("Search by", search[settings.retriever]),
+        ("Passages read per question", settings.top_k),
+        ("Documents folder", settings.sources),
+        ("Index folder", settings.chroma_url or settings.store),
+        ("Largest file accepted", f"{settings.max_file_mb:g} MB"),
     ]
     if settings.answerer == "llm":
-        pairs.insert(1, ("LLM", f"{settings.llm.provider} {settings.llm.model or ''}".strip()))
+        pairs.insert(1, ("Model", f"{settings.llm.provider} {settings.llm.model or ''}".strip()))
     return [(k, str(v)) for k, v in pairs]

@@ -109,6 +109,7 @@ def index_sources(
         for path in files:
             rel = relative_name(path, sources_dir)
             state.source = rel
+            state.files_read += 1
             limits = (max_bytes, max_chars)
             plan = _plan_file(path, sources_dir, records.get(rel), limits, chunking, report)
             if plan is not None:
@@ -127,6 +128,9 @@ def index_sources(
             - {c.text_hash for p in plans for c in p.chunks if c.id in chunk_meta}
             - set(by_hash)
         )
+        state.phase, state.embed_started = "embedding", time.monotonic()
+        if progress:
+            progress(state)
         run = _Run(store, embeddings, chunk_meta, by_hash, report, state, progress, shared, batches)
         # Files are written in groups so that many small files still embed in full batches,
         # while a crash loses at most one group's embeddings.

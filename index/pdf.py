@@ -4,7 +4,8 @@
 a paragraph is one line (wrapped lines joined, hyphenation undone), a code block keeps its lines
 and indentation; running headers/footers, page numbers, TOC/index entries and footnote marks are
 dropped. ``extract_pdf_charmap`` also maps each output character to its pdfium char index, and
-``char_boxes`` a text range to glyph boxes. pdfium is not thread-safe: serialise calls.
+``char_boxes`` (``char_boxes_from_map`` with the charmap at hand) a text range to glyph boxes.
+pdfium is not thread-safe: serialise calls.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import statistics
 import unicodedata
 from array import array
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pypdfium2 as pdfium
@@ -95,7 +97,8 @@ class _Line:
     idx: list[int] = field(default_factory=list)
 
 
-def _open(data: bytes) -> pdfium.PdfDocument:
+def open_pdf(data: bytes) -> pdfium.PdfDocument:
+    """The document (close it after use); PdfPasswordError or ValueError if protected or corrupt."""
     try:
         return pdfium.PdfDocument(bytes(data))
     except pdfium.PdfiumError as exc:
@@ -423,7 +426,7 @@ def _levels(heads: list[tuple[float, str]]) -> list[int]:
 
 def extract_pdf_charmap(data: bytes) -> tuple[PdfText, array[int]]:
     """extract_pdf, and per character of the text its pdfium char index on its page (or -1)."""
-    pdf = _open(data)
+    pdf = open_pdf(data)
     try:
         pages = [_page_lines(_page_chars(pdf[i])) for i in range(len(pdf))]
         title = (pdf.get_metadata_value("Title") or "").strip()
@@ -493,23 +496,45 @@ def extract_pdf(data: bytes) -> PdfText:
 def char_boxes(data: bytes, pdftext: PdfText, start: int, end: int) -> list[tuple[int, Box]]:
     """Glyph boxes of text[start:end]: (page index, (left, bottom, right, top) in PDF points).
 
-    Unrotated page space; inserted characters have no box. Slow: extracts the PDF again.
+    Unrotated page space; inserted characters have no box. Slow: extracts the PDF again (with
+    the charmap at hand, ``char_boxes_from_map`` does not).
     """
     again, cmap = extract_pdf_charmap(data)
     if again.text != pdftext.text:
         raise ValueError("pdftext was not extracted from this PDF (or by another version)")
-    pdf, out = _open(data), []
-    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+    pdf = open_pdf(data)
     try:
-        for p, (a, b) in enumerate(pdftext.pages):  # a ligature gives several characters: once
-            glyphs = [g for g in dict.fromkeys(cmap[max(a, start) : max(a, min(b, end))]) if g >= 0]
-            if not glyphs:
-                continue
-            (page := pdf[p]).set_rotation(0)  # the glyph order of extract_pdf_charmap
-            textpage = page.get_textpage()  # kept referenced: pdfium's text page lives as long
+        return char_boxes_from_map(pdf, again.pages, cmap, start, end)
+    finally:
+        pdf.close()
+
+
+def char_boxes_from_map(
+    pdf: pdfium.PdfDocument,
+    pages: Sequence[tuple[int, int]],
+    cmap: Sequence[int],
+    start: int,
+    end: int,
+) -> list[tuple[int, Box]]:
+    """``char_boxes`` from the open document and the pages and charmap extracted from it.
+
+    The pages' rotation is set to 0 while their glyphs are read and restored afterwards.
+    """
+    out: list[tuple[int, Box]] = []
+    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+    for p, (a, b) in enumerate(pages):  # a ligature gives several characters: once
+        glyphs = [g for g in dict.fromkeys(cmap[max(a, start) : max(a, min(b, end))]) if g >= 0]
+        if not glyphs:
+            continue
+        page = pdf[p]
+        turned = page.get_rotation()
+        page.set_rotation(0)  # the glyph order of extract_pdf_charmap
+        textpage = page.get_textpage()  # kept referenced: pdfium's text page lives as long
+        try:
             for ix in glyphs:
                 if pdfium_c.FPDFText_GetCharBox(textpage.raw, ix, left, right, bottom, top):
                     out.append((p, (left.value, bottom.value, right.value, top.value)))
-        return out
-    finally:
-        pdf.close()
+        finally:
+            textpage.close()
+            page.set_rotation(turned)
+    return out

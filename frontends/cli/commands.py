@@ -77,13 +77,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 continue
             question = line.strip()
             try:
-                question, hist = _parse_line(line)
-                out = service.ask(question, hist).to_json_dict()
+                question, hist, scope = _parse_line(line)
+                out = service.ask(question, hist, scope or args.scope).to_json_dict()
             except QAError as exc:
                 out = {"question": question, "error": str(exc)}
             print(json.dumps(out, ensure_ascii=False), flush=True)
         return 0
-    answer = service.ask(args.question, history)
+    answer = service.ask(args.question, history, args.scope)
     if args.json:
         print(json.dumps(answer.to_json_dict(), ensure_ascii=False))
         return 0
@@ -108,14 +108,15 @@ def print_answer(answer: Answer) -> None:
         print(f"note: {warning}", file=sys.stderr)
 
 
-def _parse_line(line: str) -> tuple[str, list[Turn]]:
-    """A plain question, or a JSON object ``{"question": ..., "history": [...]}``.
+def _parse_line(line: str) -> tuple[str, list[Turn], list[str]]:
+    """A plain question, or a JSON object ``{"question", "history": [...], "sources": [...]}``.
 
     A history item is an earlier question, or ``{"question", "citations": [...]}`` with the
-    citations of that turn's answer (as ``qa ask --json`` printed them).
+    citations of that turn's answer (as ``qa ask --json`` printed them). ``sources`` limits the
+    question to those sources (``--source`` gives the default for lines without it).
 
     Raises:
-        ConfigError: the history is not a list of those.
+        ConfigError: the history is not a list of those, or sources not a list of names.
 
     """
     text = line.strip()
@@ -123,7 +124,10 @@ def _parse_line(line: str) -> tuple[str, list[Turn]]:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError:
-            return text, []
+            return text, [], []
+        scope = obj.get("sources") or []
+        if not isinstance(scope, list) or not all(isinstance(s, str) for s in scope):
+            raise ConfigError('"sources" must be a list of source names')
         items = obj.get("history", [])
         try:
             if not isinstance(items, list):
@@ -133,8 +137,8 @@ def _parse_line(line: str) -> tuple[str, list[Turn]]:
             raise ConfigError(
                 '"history" must be a list of questions or {"question", "citations"} objects'
             ) from exc
-        return str(obj.get("question", "")), history
-    return text, []
+        return str(obj.get("question", "")), history, scope
+    return text, [], []
 
 
 # show / sources ----------------------------------------------------------------------------------

@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="EARLIER_QUESTION",
         help="an earlier question of the conversation (repeatable, oldest first)",
     )
+    p.add_argument(
+        "--source",
+        action="append",
+        dest="scope",
+        metavar="NAME",
+        help="answer only from this source (its name in `qa sources`, or its title; repeatable)",
+    )
     p.add_argument("question", help="the question, or - to read one per line from stdin")
     p.set_defaults(func=commands.cmd_ask)
 

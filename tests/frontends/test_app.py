@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.types import Answer, Citation, Disagreement, History, Turn, as_turns
+from frontends.citations import citation_key
 from frontends.render import conversation_markdown, md_text
+from index.loaders import load_bytes
 from qa.service import QAService
 from tests.conftest import ROOT, SEEDS
 
@@ -34,6 +38,25 @@ def app(sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTe
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
 
 
+def _settle(app: AppTest, timeout: float = 180.0) -> AppTest:
+    """Run the page until the background index run it shows has ended, then once more."""
+    app.run()
+    deadline = time.monotonic() + timeout
+    while app.session_state["indexing"] and time.monotonic() < deadline:
+        time.sleep(0.3)
+        app.run()
+    assert not app.session_state["indexing"], "indexing did not finish"
+    return app.run()
+
+
+def _open_citation(app: AppTest, n: int = 1, message: int = -1) -> None:
+    """Open citation ``n`` of the answer at ``message`` (as a click on its marker does)."""
+    conv = app.session_state["conversation"] if "conversation" in app.session_state else 0  # noqa: SIM401 - AppTest's session state has no get()
+    index = len(app.session_state["messages"]) + message if message < 0 else message
+    app.session_state[citation_key(f"c{conv}-m{index}", n)] = True
+    app.run()
+
+
 def _ask(app: AppTest, question: str = QUESTION) -> Answer:
     app.chat_input[0].set_value(question).run()
     assert not app.exception
@@ -50,43 +73,56 @@ def _badges(app: AppTest) -> list[str]:
 def test_app_indexes_on_first_start_and_answers_with_citations(app: AppTest) -> None:
     app.run()
     assert not app.exception
+    # The first index runs in the background: the page is drawn while it runs.
+    indexed = any("Indexed in" in s.value for s in app.sidebar.success)
+    assert app.session_state["indexing"] or indexed
+    _settle(app)
     table = app.main.dataframe[0].value
-    assert set(table["source"]) == {SEED_A, SEED_B}
-    assert {"title", "type", "size", "chunks", "indexed at", "status", "error"} <= set(table)
-    assert set(table["status"]) == {"ok"} and all(table["indexed at"])
+    assert set(table["file"]) == {SEED_A, SEED_B}
+    assert list(table)[:3] == ["title", "status", "problem"]  # what a reader scans first
+    assert {"type", "size", "passages", "indexed at"} <= set(table)
+    assert set(table["status"]) == {"ready"} and all(table["indexed at"])
     assert any("Indexed in" in s.value for s in app.sidebar.success)
     answer = _ask(app)
     assert not answer.refused and "Melanie Krause" in answer.answer
     assert answer.confidence is not None
     assert f"Confidence {answer.confidence:.0%} that" in " ".join(c.value for c in app.caption)
-    labels = [e.label for e in app.expander]
-    assert any(
-        label.startswith("\\[1\\]") and "000\\_9bb67ea3e936fa88.txt" in label for label in labels
-    )
-    assert any("Verified" in b for b in _badges(app))
-    # the answer's markers are superscripts and the passage marks the quote
-    assert any("<sup>[1]</sup>" in h.proto.body for h in app.get("html"))
+    # Labels name the source by its title; the file name shows once the citation is open.
+    source = answer.citations[0].source
+    title = load_bytes(source, (SEEDS / source).read_bytes()).title
+    label = next(e.label for e in app.expander if e.label.startswith("\\[1\\]"))
+    assert md_text(title) in label
+    assert not _badges(app)  # closed citations draw nothing
+    # the answer's markers are links to their citation, with a hover card holding the quote
     quote = answer.citations[0].quote
+    body = next(h.proto.body for h in app.get("html") if 'class="qa-cite"' in h.proto.body)
+    assert 'data-target="c0-m1-cit-1"' in body and html.escape(quote) in body
+    _open_citation(app, 1)
+    assert any("Verified" in b for b in _badges(app))
     assert any(
-        f"<mark>{quote}</mark>" in h.proto.body for h in app.get("html") if "<mark>" in h.proto.body
+        f"<mark>{html.escape(quote)}</mark>" in h.proto.body
+        for h in app.get("html")
+        if "<mark>" in h.proto.body
     )
+    assert any(answer.citations[0].source.replace("_", "\\_") in c.value for c in app.caption)
 
 
-def test_settings_are_visible(app: AppTest) -> None:
-    app.run()
+def test_settings_are_visible_in_plain_words(app: AppTest) -> None:
+    _settle(app)
     captions = " ".join(c.value for c in app.sidebar.caption)
-    assert "Answerer:** extractive" in captions
-    assert "Retriever:** hybrid" in captions
-    assert "Passages:** 8" in captions
+    assert "Answers:** quotes picked from the sources" in captions
+    assert "Search by:** meaning and keywords" in captions
+    assert "Passages read per question:** 8" in captions
+    assert "QA\\_" not in captions and "QA_" not in captions
 
 
 def test_follow_up_new_conversation_and_export(app: AppTest, monkeypatch) -> None:
-    app.run()
+    _settle(app)
     seen: list[list[Turn]] = []
     real_ask = QAService.ask_stream
 
     def spy(
-        self: QAService, question: str, history: History | None = None
+        self: QAService, question: str, history: History | None = None, sources: object = None
     ) -> Iterator[str | Answer]:
         seen.append(as_turns(history))
         return real_ask(self, question, history)
@@ -109,7 +145,7 @@ def test_follow_up_new_conversation_and_export(app: AppTest, monkeypatch) -> Non
     cit = messages[1].answer.citations[0]
     assert f"[1] `{cit.source}` characters {cit.start}–{cit.end}" in md
 
-    new = next(b for b in app.button if b.label == "New conversation")
+    new = next(b for b in app.sidebar.button if b.label == "New conversation")
     new.click().run()
     assert not app.exception
     assert app.session_state["messages"] == []
@@ -122,7 +158,7 @@ def test_follow_up_new_conversation_and_export(app: AppTest, monkeypatch) -> Non
 def test_three_turns_show_how_a_follow_up_was_read_and_refuse_on_a_new_topic(
     app: AppTest,
 ) -> None:
-    app.run()
+    _settle(app)
     first = _ask(app)
     assert not first.refused and first.interpreted_as is None
     second = _ask(app, "What was her position?")
@@ -137,26 +173,26 @@ def test_three_turns_show_how_a_follow_up_was_read_and_refuse_on_a_new_topic(
     assert len(app.main.warning) >= 1 and "don" in app.main.warning[-1].value
 
 
-def test_stale_badge_when_the_file_changes_after_the_answer(app: AppTest, sources: Path) -> None:
-    app.run()
+def test_changed_badge_when_the_file_changes_after_the_answer(app: AppTest, sources: Path) -> None:
+    _settle(app)
     answer = _ask(app)
     cit = answer.citations[0]
     path = sources / cit.source
     path.write_text("Rewritten. " + path.read_text(encoding="utf-8"), encoding="utf-8")
-    app.run()
-    assert any("Stale" in b for b in _badges(app))
+    _open_citation(app, 1)
+    assert any("Changed" in b for b in _badges(app))
 
 
-def test_an_edit_that_keeps_size_and_mtime_still_shows_stale(app: AppTest, sources: Path) -> None:
-    app.run()
+def test_an_edit_that_keeps_size_and_mtime_still_shows_changed(app: AppTest, sources: Path) -> None:
+    _settle(app)
     answer = _ask(app)
     path = sources / answer.citations[0].source
     text, stat = path.read_text(encoding="utf-8"), path.stat()
     assert "Krause" in text
     path.write_text(text.replace("Krause", "Kraise"), encoding="utf-8")  # same size
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    app.run()
-    assert any("Stale" in b for b in _badges(app))
+    _open_citation(app, 1)
+    assert any("Changed" in b for b in _badges(app))
 
 
 HOSTILE = "see www.example.org & ![a](https:127.0.0.1:39999) $x$ :red[y].txt"
@@ -164,29 +200,36 @@ HOSTILE = "see www.example.org & ![a](https:127.0.0.1:39999) $x$ :red[y].txt"
 
 def test_hostile_file_names_are_escaped_in_every_label(app: AppTest, sources: Path) -> None:
     (sources / HOSTILE).write_text(
-        "The Quillon ferry runs twice a day in summer and once in winter.", encoding="utf-8"
+        "Ferry ![x](https:127.0.0.1:39999) www.example.org\n\n"
+        "The Quillon ferry runs twice a day in summer and once in winter.",
+        encoding="utf-8",
     )
-    app.run()
+    _settle(app)
     assert not app.exception
-    app.sidebar.selectbox[0].select(HOSTILE).run()
+    app.sidebar.selectbox(key="victim").select(HOSTILE).run()
     remove = next(b for b in app.sidebar.button if b.label.startswith("Remove"))
-    assert remove.label == f"Remove {md_text(HOSTILE)}"
+    assert remove.label == f"Remove {md_text(HOSTILE)}…"
     answer = _ask(app, "How often does the Quillon ferry run in summer?")
     assert answer.citations[0].source == HOSTILE
+    # The label names the title (here hostile too); the open citation names the file.
     label = next(e.label for e in app.expander if e.label.startswith("\\[1\\]"))
-    assert md_text(HOSTILE) in label and "www." not in label and "](https" not in label
+    assert "www\u200b." in label and "www." not in label and "](https" not in label
+    _open_citation(app, 1)
+    assert any(md_text(HOSTILE) in c.value for c in app.main.caption)
+    assert not any("www.example" in c.value for c in app.main.caption)
     # Two files of one name in one upload: both kept, neither lost.
     app.sidebar.file_uploader[0].set_value(
         [("dup.txt", b"First copy of the notes.", "text/plain"),
          ("dup.txt", b"Second copy of the notes.", "text/plain")]
     ).run()  # fmt: skip
     next(b for b in app.sidebar.button if b.label == "Upload and index").click().run()
+    _settle(app)
     assert (sources / "dup.txt").read_bytes() == b"First copy of the notes."
     assert (sources / "dup-2.txt").read_bytes() == b"Second copy of the notes."
 
 
-def test_upload_several_files_then_remove_one(app: AppTest, sources: Path) -> None:
-    app.run()
+def test_upload_several_files_then_remove_one_after_confirming(app: AppTest, sources: Path) -> None:
+    _settle(app)
     uploader = app.sidebar.file_uploader[0]
     assert uploader.accept_multiple_files
     uploader.set_value(
@@ -205,21 +248,29 @@ def test_upload_several_files_then_remove_one(app: AppTest, sources: Path) -> No
     ).run()
     next(b for b in app.sidebar.button if b.label == "Upload and index").click().run()
     assert not app.exception
+    _settle(app)
     assert (sources / "zephyr.txt").is_file() and (sources / "notes.md").is_file()
     assert any("2 added" in s.value for s in app.sidebar.success)
     assert {"zephyr.txt: added", "notes.md: added"} <= {
         c.value.replace("\\", "") for c in app.sidebar.caption
     }
-    assert {"zephyr.txt", "notes.md"} <= set(app.main.dataframe[0].value["source"])
+    assert {"zephyr.txt", "notes.md"} <= set(app.main.dataframe[0].value["file"])
     assert not app.sidebar.file_uploader[0].value  # the uploader is emptied for the next batch
     answer = _ask(app, "When was the Zephyr Lighthouse restored?")
     assert answer.citations and answer.citations[0].source == "zephyr.txt"
 
-    app.sidebar.selectbox[0].select("notes.md").run()
-    next(b for b in app.sidebar.button if b.label == "Remove notes.md").click().run()
+    # Removing asks first: keeping it leaves the file; confirming deletes and re-indexes.
+    app.sidebar.selectbox(key="victim").select("notes.md").run()
+    next(b for b in app.sidebar.button if b.label == "Remove notes.md…").click().run()
+    assert (sources / "notes.md").exists()
+    app.button(key="cancel-remove").click().run()
+    assert (sources / "notes.md").exists()
+    next(b for b in app.sidebar.button if b.label == "Remove notes.md…").click().run()
+    app.button(key="confirm-remove").click().run()
     assert not app.exception
     assert not (sources / "notes.md").exists()
-    assert "notes.md" not in set(app.main.dataframe[0].value["source"])
+    _settle(app)
+    assert "notes.md" not in set(app.main.dataframe[0].value["file"])
     assert any("1 removed" in s.value for s in app.sidebar.success)
 
 
@@ -229,7 +280,7 @@ def test_disagreement_is_shown_side_by_side(app: AppTest, sources: Path, monkeyp
     qa, qb = text_a[:40], text_b[:40]
 
     def fake_ask(
-        self: QAService, question: str, history: History | None = None
+        self: QAService, question: str, history: History | None = None, sources: object = None
     ) -> Iterator[str | Answer]:
         cits = [
             Citation(n=1, source=SEED_A, quote=qa, start=0, end=len(qa), score=1.0, verified=True),
@@ -244,7 +295,7 @@ def test_disagreement_is_shown_side_by_side(app: AppTest, sources: Path, monkeyp
         )
 
     monkeypatch.setattr(QAService, "ask_stream", fake_ask)
-    app.run()
+    _settle(app)
     _ask(app, "Who decided?")
     assert any("Sources disagree" in m.value and "\\<b\\>who" in m.value for m in app.markdown)
     bodies = [[h.proto.body for h in col.get("html")] for col in app.columns]
@@ -265,3 +316,44 @@ def test_empty_sources_folder_tells_the_user_what_to_do(tmp_path: Path, monkeypa
     last = at.session_state["messages"][-1]
     assert last.answer is None and "empty" in (last.error or "")
     assert any("empty" in w.value for w in at.warning)
+
+
+def test_a_scoped_question_cites_only_the_chosen_document(app: AppTest) -> None:
+    _settle(app)
+    question = "Who allowed the IRS to share tax information with ICE?"
+    for chosen in (SEED_A, SEED_B):
+        app.sidebar.multiselect(key="scope").set_value([chosen]).run()
+        answer = _ask(app, question)
+        assert {c.source for c in answer.citations + answer.related} == {chosen}
+    app.sidebar.multiselect(key="scope").set_value([]).run()
+    answer = _ask(app, question)
+    assert len({c.source for c in answer.citations + answer.related}) >= 1
+
+
+def test_a_conversation_survives_a_reload_and_can_be_renamed_and_deleted(
+    app: AppTest, sources: Path, tmp_path: Path
+) -> None:
+    _settle(app)
+    first = _ask(app)
+    _ask(app, "What was her position?")
+    conv_id = app.query_params["c"]
+    assert conv_id
+    # A reload is a new session with the same address.
+    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    again.query_params["c"] = conv_id
+    again.run()
+    assert not again.exception
+    messages = again.session_state["messages"]
+    assert [m.content for m in messages if m.role == "user"] == [QUESTION, "What was her position?"]
+    assert messages[1].answer == first
+    saved = [b for b in again.sidebar.button if b.key == f"open-{conv_id}"]
+    assert saved and saved[0].label == md_text(QUESTION) and saved[0].disabled  # the open one
+    again.sidebar.text_input(key=f"title-{conv_id}").set_value("Krause's resignation").run()
+    again.sidebar.button(key=f"rename-{conv_id}").click().run()
+    assert again.sidebar.button(key=f"open-{conv_id}").label == md_text("Krause's resignation")
+    again.sidebar.button(key=f"delete-{conv_id}").click().run()
+    again.button(key="confirm-delete").click().run()
+    assert not again.exception
+    assert again.session_state["messages"] == []
+    assert not [b for b in again.sidebar.button if b.key == f"open-{conv_id}"]
+    assert "c" not in again.query_params

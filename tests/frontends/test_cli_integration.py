@@ -92,6 +92,32 @@ def test_ask_stdin_takes_history_with_the_citations_earlier_answers_gave(indexed
     assert "history" in bad["error"] and "answer" not in bad
 
 
+def test_ask_source_limits_the_answer_to_the_named_sources(indexed) -> None:
+    _, env = indexed
+    question = "Who allowed the IRS to share tax information with ICE?"
+    for name in ("000_9bb67ea3e936fa88.txt", "004_6dfc703d79982146.txt"):
+        out = json.loads(_qa(["ask", "--json", "--source", name, question], env).stdout)
+        assert {c["source"] for c in out["citations"] + out["related"]} == {name}
+    lines = [
+        {"question": question, "sources": ["004_6dfc703d79982146.txt"]},
+        {"question": question, "sources": ["no_such_file.txt"]},
+        {"question": question, "sources": "004_6dfc703d79982146.txt"},
+    ]
+    result = _qa(
+        ["ask", "--json", "--source", "000_9bb67ea3e936fa88.txt", "-"],
+        env,
+        stdin="\n".join(json.dumps(x) for x in lines),
+    )
+    scoped, unknown, malformed = [json.loads(line) for line in result.stdout.splitlines()]
+    # The line's own "sources" wins over the --source default.
+    assert {c["source"] for c in scoped["citations"]} == {"004_6dfc703d79982146.txt"}
+    assert "No indexed source is named 'no_such_file.txt'" in unknown["error"]
+    assert '"sources" must be a list' in malformed["error"]
+    result = _qa(["ask", "--source", "nope.txt", question], env)
+    assert result.returncode == 1 and "nope.txt" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_reindex_is_a_no_op_and_show_prints_the_cited_text(indexed) -> None:
     sources, env = indexed
     report = json.loads(_qa(["index", "--json"], env).stdout)

@@ -97,3 +97,62 @@ def test_a_long_cjk_upload_name_is_saved_and_indexed(
     report = service.index()
     assert report.errors == [] and report.files.added == 3
     assert any(r.source == name and r.status == "ok" for r in service.list_sources())
+
+
+def _scope_sources(tmp_path: Path) -> Path:
+    folder = tmp_path / "scoped"
+    folder.mkdir()
+    (folder / "harbour.txt").write_text(
+        "The Quillon harbour council approved the breakwater budget of four million crowns.\n"
+        "Work on the breakwater starts in the autumn.\n"
+    )
+    (folder / "lighthouse.md").write_text(
+        "# The Zephyr Lighthouse\n\n"
+        "The Zephyr Lighthouse breakwater was rebuilt in 1887 by the harbour guild.\n"
+        "Its lamp can be seen from thirty kilometres at sea.\n"
+    )
+    return folder
+
+
+def test_a_scoped_question_retrieves_and_cites_only_the_chosen_sources(
+    tmp_path, fake_embeddings, make_service
+):
+    service = make_service(_scope_sources(tmp_path), fake_embeddings, top_k=8)
+    service.index()
+    both = {h.chunk.source for h in service.engine.search("breakwater harbour", 8, "hybrid")}
+    assert both == {"harbour.txt", "lighthouse.md"}
+    for mode in ("dense", "bm25", "hybrid"):
+        with service.engine.scope(["lighthouse.md"]):
+            hits = service.engine.search("breakwater harbour", 8, mode)  # type: ignore[arg-type]
+        assert hits and {h.chunk.source for h in hits} == {"lighthouse.md"}, mode
+    answer = service.ask("What happened to the breakwater?", sources=["lighthouse.md"])
+    cited = {c.source for c in answer.citations + answer.related}
+    assert cited == {"lighthouse.md"}
+    # By title too; the scope does not outlive the question.
+    answer = service.ask("What happened to the breakwater?", sources=["the zephyr lighthouse"])
+    assert {c.source for c in answer.citations + answer.related} == {"lighthouse.md"}
+    assert {h.chunk.source for h in service.engine.search("breakwater", 8, "hybrid")} == {
+        "harbour.txt",
+        "lighthouse.md",
+    }
+
+
+def test_scoped_lexical_statistics_count_only_the_scope(tmp_path, fake_embeddings, make_service):
+    service = make_service(_scope_sources(tmp_path), fake_embeddings)
+    service.index()
+    whole = service.engine.lexical()
+    with service.engine.scope(["harbour.txt"]):
+        scoped = service.engine.lexical()
+    # "lamp" is in the other source only: absent from the scope, so it gets the top idf there.
+    assert whole.document_frequency("lamp") == 1
+    assert scoped.document_frequency("lamp") == 0
+    assert len(scoped) < len(whole)
+
+
+def test_an_unknown_source_in_the_scope_is_an_error_naming_the_known_ones(
+    tmp_path, fake_embeddings, make_service
+):
+    service = make_service(_scope_sources(tmp_path), fake_embeddings)
+    service.index()
+    with pytest.raises(ConfigError, match=r"No indexed source is named 'nope.txt'.*harbour\.txt"):
+        service.ask("What happened to the breakwater?", sources=["nope.txt"])
