@@ -114,7 +114,13 @@ def show_page(service: QAService, cit: Citation, key: str) -> None:
     if page is None:
         st.info("This page cannot be drawn from the current file; the passage above is exact.")
         return
-    st.image(page.png, caption=f"Page {page.page}, the quote highlighted", width="stretch")
+    # PNG, not Streamlit's JPEG default: the highlight's colours and edges stay exact.
+    st.image(
+        page.png,
+        caption=f"Page {page.page}, the quote highlighted",
+        width="stretch",
+        output_format="PNG",
+    )
     data = service.original(cit.source)
     if data is not None:
         st.download_button(

@@ -37,7 +37,9 @@ from index.store import Store, generation_of
 
 # Bump when loading or chunking changes what a file turns into: unchanged files are re-chunked
 # (their unchanged chunk texts still reuse stored vectors).
-PIPELINE_VERSION = "3"  # 3: structure-aware loaders, units and heading paths
+# 3: structure-aware loaders, units and heading paths; 4: plain-text titles skip datelines
+# (unchanged chunk texts keep their vectors, so moving to a new version embeds nothing again)
+PIPELINE_VERSION = "4"
 
 
 @dataclass

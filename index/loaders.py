@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import threading
 from pathlib import Path
@@ -170,8 +171,10 @@ def load_bytes(rel: str, data: bytes, max_chars: int = MAX_TEXT_CHARS) -> Source
         kind = "markdown" if "m" in suffix else "text"
         blocks = text_blocks(text, markdown=kind == "markdown")
         heading = next((b for b in blocks if b.kind == "heading"), None)
-        first = heading if kind == "markdown" and heading else (blocks[0] if blocks else None)
-        title = " ".join(text[first.start : first.end].split())[:120] if first else ""
+        if kind == "markdown" and heading:
+            title = " ".join(text[heading.start : heading.end].split())[:120]
+        else:
+            title = text_title([text[b.start : b.end] for b in blocks[:6]])
         return _checked(SourceText(rel, text, kind, title, encoding, blocks=blocks), max_chars)
     if suffix in HTML_SUFFIXES:
         html, encoding = decode_text(rel, data)
@@ -194,6 +197,37 @@ def _checked(src: SourceText, max_chars: int) -> SourceText:
             f"its text runs past {max_chars:,} characters (QA_MAX_TEXT_MB); split the document",
         )
     return src
+
+
+_DATELINE = re.compile(
+    r"^(?:published|posted|updated|by|from|date|filed)\b|\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b",
+    re.IGNORECASE,
+)
+
+
+def text_title(paragraphs: list[str]) -> str:
+    """A plain-text document's title: its first headline-like paragraph, else its opening.
+
+    A headline is short and does not end like a sentence; datelines ("Published …", a date)
+    and bylines are passed over. Without one, the first paragraph cut at a word serves, so two
+    articles starting with a dateline still get titles that tell them apart.
+    """
+    lines = [" ".join(p.split()) for p in paragraphs if p.strip()]
+    for line in lines:
+        words = line.split()
+        if (
+            len(line) <= 100
+            and 2 <= len(words) <= 16
+            and not line.endswith((".", ",", ";", ":", "?", "!"))
+            and not _DATELINE.search(line)
+        ):
+            return line
+    if not lines:
+        return ""
+    first = lines[0]
+    if len(first) <= 100:
+        return first
+    return first[: first.rfind(" ", 0, 100)].rstrip(" ,;:") + "…"
 
 
 def _first_line(text: str) -> str:

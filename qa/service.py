@@ -307,7 +307,10 @@ class QAService:
     def suggestions(self, limit: int = 5) -> list[str]:
         """A few questions the indexed documents answer, made from them (for a first screen)."""
         with self.engine.snapshot():
-            return [s.question for s in suggest_questions(self.engine, limit=limit)]
+            made = suggest_questions(
+                self.engine, limit=limit, k=self.settings.top_k, mode=self.settings.retriever
+            )
+            return [s.question for s in made]
 
     @cached_property
     def conversations(self) -> ConversationStore:

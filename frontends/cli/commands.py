@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -189,9 +190,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     env["QA_SOURCES"] = str(settings.sources)
     env["QA_STORE"] = str(settings.store)
+    # The uploader's limit is the indexer's (Streamlit counts whole megabytes); "Deploy" and the
+    # developer menu are hidden from users.
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.port", str(args.port), "--server.address", args.address,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.maxUploadSize", str(max(1, math.floor(settings.max_file_mb))),
+        "--client.toolbarMode", "viewer",
     ]  # fmt: skip
     return subprocess.call(cmd, env=env)

@@ -355,3 +355,20 @@ def test_a_good_file_turning_corrupt_keeps_its_chunks_and_recovers(
     assert third.errors == [] and third.chunks.embedded == 0
     assert third.store == first.store
     assert {c.id for c in service.store.iter_chunks()} == before
+
+
+def test_plain_text_titles_skip_datelines_and_cut_long_openings() -> None:
+    from index.loaders import text_title
+
+    assert (
+        text_title(["Published Date: 13.05.2025 06:40 / Politics", "Judge Approves the Plan", "x."])
+        == "Judge Approves the Plan"
+    )
+    assert text_title(["By Jane Roe", "Harbour Council Minutes"]) == "Harbour Council Minutes"
+    opening = "In a significant victory for the harbour council, a judge allowed the plan " * 3
+    title = text_title([opening.strip(), "It was a long day."])
+    assert title.endswith("…") and len(title) <= 101 and opening.startswith(title[:-1])
+    assert text_title(["A short first paragraph."]) == "A short first paragraph."
+    assert text_title([]) == ""
+    src = load_bytes("a.txt", b"Posted 2024-01-02\n\nQuillon Ferry Timetable\n\nThe ferry runs.\n")
+    assert src.title == "Quillon Ferry Timetable"
