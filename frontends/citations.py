@@ -85,7 +85,7 @@ PAGE_STYLE = """<style>
   padding: 0 .1em; font-weight: 600; }
 .qa-cite .qa-card { display: none; position: absolute; left: 0; top: 1.6em; z-index: 1000;
   width: 24rem; max-width: 70vw; padding: .5rem .7rem; border-radius: .5rem;
-  background: var(--background-color, #fff); color: inherit; font-size: .85rem;
+  background: #fff; color: #31333f; font-size: .85rem;
   font-weight: 400; line-height: 1.4; box-shadow: 0 4px 16px rgba(0,0,0,.25);
   border: 1px solid rgba(128,128,128,.35); white-space: normal; }
 .qa-cite:hover .qa-card, .qa-cite:focus .qa-card { display: block; }

@@ -342,6 +342,12 @@ def test_clicking_a_marker_opens_its_passage_and_hovering_shows_the_quote(page) 
     assert mark.text_content() == quotes[n]
     assert _in_view(page, mark)
     _shot(page, "10-marker-opened-passage")
+    # "Copy answer" puts the quotes and their sources on the clipboard.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=page.url)
+    answer.get_by_role("button", name="Copy answer").click()
+    answer.get_by_role("button", name="Copied").wait_for()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert quotes[n] in copied and f"[{n}] " in copied
 
 
 def test_a_pdf_citation_shows_its_page_with_the_quote_highlighted(page) -> None:  # type: ignore[no-untyped-def]
