@@ -10,7 +10,7 @@ Markdown escaped by ``frontends.render.md_text``, or as HTML built by the escapi
 
 from __future__ import annotations
 
-import time
+import contextlib
 
 import streamlit as st
 
@@ -41,6 +41,7 @@ from frontends.render import (
     md_text,
     passage_html,
     scroll_script,
+    source_table,
     source_view_html,
 )
 from frontends.sidebar import (
@@ -108,6 +109,7 @@ def show_page(service: QAService, cit: Citation, key: str) -> None:
     """The PDF page the quote is on, rendered, the quote's characters highlighted."""
     try:
         page = service.page_view(cit)
+        data = service.original(cit.source) if page is not None else None
     except QAError as exc:
         st.error(md_text(str(exc)))
         return
@@ -121,7 +123,6 @@ def show_page(service: QAService, cit: Citation, key: str) -> None:
         width="stretch",
         output_format="PNG",
     )
-    data = service.original(cit.source)
     if data is not None:
         st.download_button(
             "Download the original file",
@@ -187,7 +188,7 @@ def first_screen(service: QAService, rows: list[SourceRow]) -> None:
     if suggestions:
         st.markdown("**Try asking**")
         for i, question in enumerate(suggestions):
-            if st.button(question, key=f"suggest-{i}", icon=":material/help:"):
+            if st.button(md_text(question), key=f"suggest-{i}", icon=":material/help:"):
                 st.session_state.pending_question = question
                 st.rerun()
 
@@ -208,8 +209,6 @@ def suggested_questions(service: QAService, rows: list[SourceRow]) -> list[str]:
 
 def all_sources(rows: list[SourceRow]) -> None:
     """Every source with title, status, type, size, pages and when it was indexed."""
-    from frontends.render import source_table
-
     failed = sum(1 for r in rows if r.status == "failed")
     label = f"All sources: {len(rows)} files" + (f" · {failed} could not be read" if failed else "")
     with st.expander(label):
@@ -219,7 +218,7 @@ def all_sources(rows: list[SourceRow]) -> None:
 def ask(service: QAService, question: str, messages: list[Turn], scope: list[str]) -> None:
     """Ask, show the reply as it comes, keep it in the conversation and save it."""
     history = conversation_history(messages)
-    messages.append(Turn("user", question))
+    asked = Turn("user", question)
     with st.chat_message("user"):
         st.text(question)
     with (
@@ -228,10 +227,12 @@ def ask(service: QAService, question: str, messages: list[Turn], scope: list[str
     ):
         try:
             answer = ask_streaming(service, question, history, scope)
-            messages.append(Turn("assistant", answer.answer, answer=answer))
+            reply = Turn("assistant", answer.answer, answer=answer)
         except QAError as exc:
-            messages.append(Turn("assistant", str(exc), error=str(exc)))
-    save_turn(service, messages[-2], messages[-1])
+            reply = Turn("assistant", str(exc), error=str(exc))
+    # The question and its reply join the conversation (and its saved copy) together.
+    messages += [asked, reply]
+    save_turn(service, asked, reply)
 
 
 def ask_streaming(
@@ -241,14 +242,16 @@ def ask_streaming(
     draft_box = st.empty()
     draft = ""
     final = None
-    for part in service.ask_stream(question, history, scope):
-        if isinstance(part, str):
-            draft += part
-            with draft_box.container():
-                st.caption("Draft from the model (unverified; quotes are being checked)…")
-                st.text(draft)
-        else:
-            final = part
+    # closing(): the answer's pins (generation, scope) are released here, not at garbage collection
+    with contextlib.closing(service.ask_stream(question, history, scope)) as parts:
+        for part in parts:
+            if isinstance(part, str):
+                draft += part
+                with draft_box.container():
+                    st.caption("Draft from the model (unverified; quotes are being checked)…")
+                    st.text(draft)
+            else:
+                final = part
     draft_box.empty()
     if final is None:  # pragma: no cover - every answerer's stream ends with an Answer
         raise QAError("The answerer returned nothing.")
@@ -260,7 +263,9 @@ def main() -> None:
     settings = Settings()
     try:
         service = get_service(settings.cache_key(), settings)
-        if service.needs_index() and not service.is_indexing():
+        # Once per service: a run in which every file failed leaves the store empty, and its
+        # errors must stay on screen instead of starting the same run again.
+        if service.job.state().run == 0 and service.needs_index() and not service.is_indexing():
             service.start_index()
         rows = service.list_sources()
     except QAError as exc:
@@ -310,9 +315,7 @@ def main() -> None:
     typed = st.chat_input("Ask a question (follow-ups use the conversation so far)")
     question = typed or st.session_state.pop("pending_question", None)
     if question:
-        started = time.monotonic()
         ask(service, question, messages, scope)
-        st.session_state.last_answer_seconds = time.monotonic() - started
         st.rerun()  # draw the whole conversation, with its buttons enabled
 
 

@@ -66,10 +66,9 @@ class Progress:
             where = f": {self.source}" if self.source else ""
             return f"Reading files {self.files_read}/{self.files_total}{where}"
         left = self.chunks_total - self.chunks_done
-        text = (
-            f"Indexing {self.files_done}/{self.files_total} files · "
-            f"{self.chunks_done}/{self.chunks_total} passages"
-        )
+        text = f"Indexing {self.files_done}/{self.files_total} files"
+        if self.chunks_total:
+            text += f" · {self.chunks_done}/{self.chunks_total} passages"
         if left > 0:
             eta = self.eta if self.chunks_done else left / NOMINAL_RATE
             text += f" · about {_duration(eta or 0.0)} left"

@@ -160,40 +160,58 @@ def structured_passage_html(src: SourceText, start: int, end: int, context: int 
     if not any(b.start < end and b.end > start for b in window):  # quote between blocks
         return passage_html(src.text, start, end, context)
     heading = _heading_above(blocks, window[0]) if window[0].kind != "heading" else None
-    if heading is not None:
-        window.insert(0, heading)
     parts: list[str] = []
     page = src.page_at(window[0].start) if src.pages else None
     if page is not None:
         parts.append(f'<div class="qa-page">Page {page}</div>')
+    if heading is not None:  # shown whole, however far above: it says where the passage is
+        parts.append(_block_html(src.text, heading, start, end, len(src.text)))
     for block in window:
         if src.pages:
             here = src.page_at(block.start)
             if here is not None and page is not None and here != page:
                 parts.append(f'<div class="qa-page">Page {here}</div>')
                 page = here
-        parts.append(_block_html(src.text, block, start, end))
+        parts.append(_block_html(src.text, block, start, end, context))
     return '<div class="qa-passage qa-passage-s">' + "".join(parts) + "</div>"
+
+
+def _clip(text: str, block: Block, lo: int, hi: int) -> tuple[int, int]:
+    """``block``'s span cut to ``[lo, hi]``, widened to whole words."""
+    a, b = max(block.start, lo), min(block.end, hi)
+    while a > block.start and not text[a - 1].isspace():
+        a -= 1
+    while b < block.end and not text[b].isspace():
+        b += 1
+    return a, max(a, b)
 
 
 def _heading_above(blocks: list[Block], first: Block) -> Block | None:
     """The nearest heading before ``first``: where the passage sits, shown above it."""
-    above = [b for b in blocks if b.kind == "heading" and b.end <= first.start]
+    above = [
+        b for b in blocks if b.kind == "heading" and b.end <= first.start and b.end - b.start < 300
+    ]
     return above[-1] if above else None
 
 
-def _block_html(text: str, block: Block, start: int, end: int) -> str:
-    """One block, escaped, with the part of it inside ``[start, end)`` in ``<mark>``."""
-    a, b = block.start, block.end
+def _block_html(text: str, block: Block, start: int, end: int, context: int) -> str:
+    """One block, escaped, with the part of it inside ``[start, end)`` in ``<mark>``.
+
+    A block reaching further than ``context`` from the quote (a long paragraph, a log with no
+    blank lines) is cut at a word there, with "…", so a passage never shows a whole document.
+    """
+    a, b = _clip(text, block, start - context, end + context)
     lo, hi = max(a, start), min(b, end)
+    before = "…" if a > block.start else ""
+    after = "…" if b < block.end else ""
     if lo < hi:
         inner = (
-            html.escape(text[a:lo])
+            html.escape(before + text[a:lo])
             + f"<mark>{html.escape(text[lo:hi])}</mark>"
-            + html.escape(text[hi:b])
+            + html.escape(text[hi:b] + after)
         )
     else:
-        inner = html.escape(text[a:b])
+        inner = html.escape(before + text[a:b] + after)
     tag = _TAGS.get(block.kind, "p")
     css = _CLASSES.get(block.kind)
     cls = f' class="{css}"' if css else ""

@@ -215,7 +215,7 @@ def index_summary(report: IndexReport) -> str:
     c = report.chunks
     return (
         f"Indexed in {report.seconds:.1f}s: {files_summary(report)} · "
-        f"{c.embedded} passages read, {c.reused} kept, {c.deleted} dropped."
+        f"{c.embedded} new passages, {c.reused} reused, {c.deleted} dropped."
     )
 
 

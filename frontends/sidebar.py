@@ -120,6 +120,7 @@ def index_panel(service: QAService) -> None:
     """Indexing status, refreshed every second while a run is under way; Re-index."""
     running = service.job.state().running or service.is_indexing()
     st.session_state.indexing = running
+    st.session_state.drawn_busy = running  # the page was drawn while an index run was on
     st.fragment(_index_status, run_every=1.0 if running else None)(service)
 
 
@@ -127,7 +128,6 @@ def _index_status(service: QAService) -> None:
     state = service.job.state()
     st.session_state.indexing = state.running
     if state.running:
-        st.session_state.watched_run = state.run
         p = state.progress
         st.progress(
             p.fraction if p and p.phase == "embedding" else 0.0,
@@ -135,10 +135,11 @@ def _index_status(service: QAService) -> None:
         )
         st.caption("You can keep asking: answers use the documents indexed so far.")
         return
-    if st.session_state.get("seen_run") != state.run:
-        st.session_state.seen_run = state.run
-        if state.run and st.session_state.get("watched_run") == state.run:
-            st.rerun()  # the run just ended: redraw the page with the new documents
+    if st.session_state.get("drawn_busy") and not service.is_indexing():
+        # A run (this app's or another program's) ended since the page was drawn: redraw the
+        # whole page once, with the new documents and the poll switched off.
+        st.session_state.drawn_busy = False
+        st.rerun()
     if service.is_indexing():
         st.caption("Another program is indexing these documents…")
     elif state.error:
@@ -202,7 +203,8 @@ def new_conversation() -> None:
     st.session_state.messages = []
     st.session_state.conv_id = None
     st.session_state.conversation = st.session_state.get("conversation", 0) + 1
-    st.query_params.clear()
+    st.query_params.pop("c", None)
+    st.session_state.pop("deleting", None)
 
 
 def _open(conv_id: str) -> None:
@@ -262,12 +264,12 @@ def confirm_delete(service: QAService, conv_id: str) -> None:
     st.markdown("Its questions and answers are deleted. This cannot be undone.")
     left, right = st.columns(2)
     if left.button("Delete", type="primary", width="stretch", key="confirm-delete"):
+        _dismiss("deleting")
         try:
             service.conversations.delete(conv_id)
+            new_conversation()
         except QAError as exc:
             st.session_state.conv_error = str(exc)
-        _dismiss("deleting")
-        new_conversation()
         st.rerun()
     if right.button("Keep it", width="stretch", key="cancel-delete"):
         _dismiss("deleting")

@@ -227,7 +227,8 @@ def text_title(paragraphs: list[str]) -> str:
     first = lines[0]
     if len(first) <= 100:
         return first
-    return first[: first.rfind(" ", 0, 100)].rstrip(" ,;:") + "…"
+    cut = first.rfind(" ", 0, 100)  # at a word; text without spaces (CJK, a URL) at 100
+    return first[: cut if cut > 50 else 100].rstrip(" ,;:") + "…"
 
 
 def _first_line(text: str) -> str:

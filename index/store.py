@@ -80,7 +80,8 @@ class Store:
         if stored_model and stored_model != model:
             raise StoreError(
                 f"This store was built with the embedding model {stored_model!r}, not {model!r}. "
-                "Use another store folder (--store) or delete this one and index again."
+                "Use another store folder (--store), or delete this one's Chroma files and index"
+                " again (keep conversations.sqlite3: it holds the saved conversations)."
             )
         # Chroma wants a vector with every record; these two hold records only.
         self.sources = client.get_or_create_collection(SOURCES, embedding_function=None)
@@ -346,7 +347,7 @@ class Store:
 
 def _source_filter(sources: Collection[str] | None) -> dict[str, Any] | None:
     """Chroma's ``where`` for chunks of ``sources`` (None when not limited)."""
-    if not sources:  # no scope (an empty one is refused before it gets here)
+    if not sources:  # an empty scope means every source
         return None
     names = sorted(sources)
     return {"source": names[0]} if len(names) == 1 else {"source": {"$in": names}}

@@ -10,7 +10,7 @@ import copy
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.errors import QAError
 from core.progress import Progress, ProgressCallback
@@ -33,18 +33,24 @@ class JobState:
 
 
 class IndexJob:
-    """Runs ``run(progress)`` in a daemon thread, one run at a time."""
+    """Runs ``run(progress)`` in a daemon thread, one run at a time.
+
+    A start asked for while a run is under way is not lost: that run had already listed the
+    files, so one more run follows it (an upload or a removal made meanwhile is indexed).
+    """
 
     def __init__(self, run: IndexRun) -> None:
         self._run = run
         self._lock = threading.Lock()
         self._state = JobState()
         self._thread: threading.Thread | None = None
+        self._again = False
 
     def start(self) -> bool:
-        """Start a run; False (and nothing started) when one is already running."""
+        """Start a run; when one is running, have another follow it. False in that case."""
         with self._lock:
             if self._state.running:
+                self._again = True
                 return False
             self._state = JobState(
                 running=True,
@@ -73,23 +79,29 @@ class IndexJob:
     def _progress(self, progress: Progress) -> None:
         snapshot = copy.copy(progress)  # the indexer keeps mutating its own object
         with self._lock:
-            self._state = _replace(self._state, progress=snapshot)
+            self._state = replace(self._state, progress=snapshot)
 
     def _work(self) -> None:
-        report: IndexReport | None = None
-        error: str | None = None
-        try:
-            report = self._run(self._progress)
-        except QAError as exc:
-            error = str(exc)
-        except Exception as exc:  # a background thread must report, not vanish
-            error = f"Indexing stopped unexpectedly ({exc.__class__.__name__}: {exc})."
-        with self._lock:
-            self._state = _replace(
-                self._state, running=False, report=report, error=error, finished=time.time()
-            )
-
-
-def _replace(state: JobState, **changes: object) -> JobState:
-    fields = {**state.__dict__, **changes}
-    return JobState(**fields)  # type: ignore[arg-type]
+        while True:
+            report: IndexReport | None = None
+            error: str | None = "Indexing stopped unexpectedly."
+            try:
+                report = self._run(self._progress)
+                error = None
+            except QAError as exc:
+                error = str(exc)
+            except Exception as exc:  # a background thread must report, not vanish
+                error = f"Indexing stopped unexpectedly ({exc.__class__.__name__}: {exc})."
+            finally:  # even on BaseException: a job left "running" would refuse every start
+                with self._lock:
+                    again, self._again = self._again, False
+                    self._state = replace(
+                        self._state,
+                        running=again,
+                        report=report,
+                        error=error,
+                        finished=None if again else time.time(),
+                        run=self._state.run + again,
+                    )
+            if not again:
+                return

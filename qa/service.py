@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -57,6 +57,8 @@ class QAService:
         self._generation: str | None = None
         self._texts: dict[tuple[str, str | None], SourceText | None] = {}
         self._texts_lock = threading.Lock()
+        # Made here, not lazily: two sessions' first loads must share one job.
+        self.job = IndexJob(lambda progress: self.index(progress=progress))
 
     @cached_property
     def embeddings(self) -> Embeddings:
@@ -146,18 +148,15 @@ class QAService:
             self._generation = self.store.generation()
             return report
 
-    @cached_property
-    def job(self) -> IndexJob:
-        """The background re-index this service runs for the app (one at a time)."""
-        return IndexJob(lambda progress: self.index(progress=progress))
-
     def start_index(self) -> bool:
-        """Re-index in a background thread; False when a run is already under way here."""
+        """Re-index in a background thread; during a run, another run follows it (False)."""
         return self.job.start()
 
     def is_indexing(self) -> bool:
         """True while any process (any instance, on a shared server) is indexing this store."""
-        if self._index_lock.locked() or IndexLock.is_locked(lock_path(self.store_dir)):
+        if self.job.state().running or self._index_lock.locked():
+            return True
+        if IndexLock.is_locked(lock_path(self.store_dir)):
             return True
         return bool(self.settings.chroma_url) and IndexLease.is_held(self.store)
 
@@ -194,7 +193,7 @@ class QAService:
         question: str,
         history: History | None = None,
         sources: Sequence[str] | None = None,
-    ) -> Iterator[str | Answer]:
+    ) -> Generator[str | Answer, None, None]:
         """Like :meth:`ask`, yielding an LLM's draft text first, then the verified ``Answer``."""
         with self._question(question, sources):
             yield from self.answerer.stream(question, as_turns(history))
@@ -205,8 +204,13 @@ class QAService:
         generation = self.ask_checks(question)
         self._follow_other_writers(generation)
         scope = self.resolve_sources(sources) if sources else None
+        if scope is not None and set(scope) >= self._ready_sources():
+            scope = None  # every source chosen: no copy of the whole keyword index
         with self.engine.snapshot(generation), self.engine.scope(scope):
             yield
+
+    def _ready_sources(self) -> set[str]:
+        return {s for s, r in self.store.source_records().items() if r.status == "ok"}
 
     def resolve_sources(self, names: Sequence[str]) -> list[str]:
         """The indexed sources ``names`` stand for: each a source name or a source's title.
@@ -259,6 +263,8 @@ class QAService:
         The embedded Chroma keeps its vector index in memory per process, so vectors written by
         another process (``qa index`` while the app runs) are invisible until the client reopens.
         """
+        if self._index_lock.locked():
+            return  # this process is the writer: its client already sees what it writes
         if (
             self._generation is not None
             and generation != self._generation
@@ -399,7 +405,10 @@ class QAService:
         path = self.reader.path_of(source)
         if not path.is_file():
             raise SourceError(source, "no such file in the sources folder")
-        path.unlink()
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise SourceError(source, f"could not be deleted ({exc.strerror or exc})") from exc
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

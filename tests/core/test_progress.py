@@ -30,3 +30,8 @@ def test_status_line_reads_files_then_counts_passages_with_an_eta_from_the_start
     assert "chunk" not in p.status_line()
     p.chunks_done, p.files_done = 200, 3
     assert p.status_line() == "Indexing 3/3 files · 200/200 passages"
+
+
+def test_status_line_without_passages_to_embed_counts_files_only() -> None:
+    p = Progress(files_total=2, files_done=2, phase="embedding")
+    assert p.status_line() == "Indexing 2/2 files"

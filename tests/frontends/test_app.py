@@ -357,3 +357,45 @@ def test_a_conversation_survives_a_reload_and_can_be_renamed_and_deleted(
     assert again.session_state["messages"] == []
     assert not [b for b in again.sidebar.button if b.key == f"open-{conv_id}"]
     assert "c" not in again.query_params
+
+
+def test_suggested_questions_are_escaped_and_clicking_one_asks_it(
+    app: AppTest, sources: Path
+) -> None:
+    (sources / "breakwater.md").write_text(
+        "# Quillon *harbour* ![x](http://127.0.0.1:39999/t.png) breakwater\n\n"
+        "The Quillon breakwater was finished in 1902 by the harbour guild.\n\n"
+        "It shelters the fishing fleet from the winter storms of the northern sea.\n",
+        encoding="utf-8",
+    )
+    _settle(app)
+    buttons = [b for b in app.main.button if str(b.key).startswith("suggest-")]
+    assert buttons
+    for button in buttons:
+        assert "![x](" not in button.label and "*harbour*" not in button.label
+    hostile = [b for b in buttons if "Quillon" in b.label]
+    assert hostile and "\\!\\[x\\]\\(http" in hostile[0].label
+    hostile[0].click().run()
+    assert not app.exception
+    messages = app.session_state["messages"]
+    assert messages[0].role == "user" and "![x](" in messages[0].content  # asked as made
+    assert messages[1].answer is not None and not messages[1].answer.refused
+
+
+def test_a_folder_whose_files_all_fail_says_why_and_is_not_indexed_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "blank.txt").write_text("   \n", encoding="utf-8")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    monkeypatch.setenv("QA_SOURCES", str(folder))
+    monkeypatch.setenv("QA_STORE", str(tmp_path / "store3"))
+    at = _settle(AppTest.from_file(str(ROOT / "app.py"), default_timeout=180))
+    warnings = " ".join(w.value for w in at.sidebar.warning)
+    assert "blank.txt" in warnings and "broken.pdf" in warnings
+    for _ in range(3):  # the store stays empty, yet no new run starts
+        time.sleep(0.5)
+        at.run()
+        assert not at.session_state["indexing"]
+    assert any("2 failed" in s.value for s in at.sidebar.success)

@@ -110,3 +110,13 @@ def test_structured_passage_shows_the_heading_above_a_distant_quote() -> None:
     # without blocks: the plain context view
     plain = structured_passage_html(SourceText("a.txt", text, "text"), start, len(text))
     assert "qa-passage-s" not in plain and "<mark>The quote is here.</mark>" in plain
+
+
+def test_a_long_block_is_cut_around_the_quote() -> None:
+    log = "\n".join(f"line {i} of the service log" for i in range(3000))
+    start = log.index("line 1500 ")
+    end = start + len("line 1500 of the service log")
+    src = SourceText("a.log.txt", log, "text", blocks=[Block(0, len(log), "text")])
+    out = structured_passage_html(src, start, end, context=300)
+    assert len(out) < 2000 and "<mark>line 1500 of the service log</mark>" in out
+    assert "<p>…" in out and "…</p>" in out

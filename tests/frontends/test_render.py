@@ -129,7 +129,7 @@ def test_index_summaries_of_the_page_and_the_command_agree() -> None:
     )
     assert index_summary(report) == (
         "Indexed in 1.2s: 2 added, 0 changed, 1 removed, 0 unchanged, 1 failed · "
-        "7 passages read, 3 kept, 0 dropped."
+        "7 new passages, 3 reused, 0 dropped."
     )
     assert format_report(report).splitlines()[:2] == [
         "files: 2 added, 0 changed, 1 removed, 0 unchanged, 1 failed",
