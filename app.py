@@ -108,12 +108,12 @@ def show_citation(service: QAService, cit: Citation, prefix: str, titles: dict[s
 def show_page(service: QAService, cit: Citation, key: str) -> None:
     """The PDF page the quote is on, rendered, the quote's characters highlighted."""
     try:
-        page = service.page_view(cit)
-        data = service.original(cit.source) if page is not None else None
+        data = service.original(cit.source)  # read once: drawn from, and offered for download
+        page = service.page_view(cit, data) if data is not None else None
     except QAError as exc:
         st.error(md_text(str(exc)))
         return
-    if page is None:
+    if page is None or data is None:
         st.info("This page cannot be drawn from the current file; the passage above is exact.")
         return
     # PNG, not Streamlit's JPEG default: the highlight's colours and edges stay exact.
@@ -123,14 +123,13 @@ def show_page(service: QAService, cit: Citation, key: str) -> None:
         width="stretch",
         output_format="PNG",
     )
-    if data is not None:
-        st.download_button(
-            "Download the original file",
-            data,
-            file_name=cit.source.rsplit("/", 1)[-1],
-            key=f"{key}-download",
-            on_click="ignore",
-        )
+    st.download_button(
+        "Download the original file",
+        data,
+        file_name=cit.source.rsplit("/", 1)[-1],
+        key=f"{key}-download",
+        on_click="ignore",
+    )
 
 
 def show_disagreement(answer: Answer, titles: dict[str, str]) -> None:
@@ -194,17 +193,13 @@ def first_screen(service: QAService, rows: list[SourceRow]) -> None:
 
 
 def suggested_questions(service: QAService, rows: list[SourceRow]) -> list[str]:
-    """A few questions the documents answer, made once per state of the collection."""
-    state = tuple(sorted((r.source, r.content_hash or "") for r in rows if r.status == "ok"))
-    cached = st.session_state.get("suggestions")
-    if cached and cached[0] == state:
-        return list(cached[1])
+    """A few questions the documents answer (the service makes them once per index state)."""
+    if not any(r.status == "ok" for r in rows):
+        return []
     try:
-        questions = service.suggestions() if state else []
+        return service.suggestions()
     except QAError:
-        questions = []
-    st.session_state.suggestions = (state, questions)
-    return questions
+        return []
 
 
 def all_sources(rows: list[SourceRow]) -> None:

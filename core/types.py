@@ -366,6 +366,9 @@ class SourceRecord(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+REMOVED = "removed (re-index to drop)"  # a row's status: indexed, its file gone since
+
+
 class SourceRow(BaseModel):
     """One line of ``qa sources``: a file in the folder and/or a source in the index."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from core.settings import Settings
-from core.types import Answer, Citation, IndexReport, SourceRow
+from core.types import REMOVED, Answer, Citation, IndexReport, SourceRow
 from core.types import Turn as HistoryTurn
 
 
@@ -197,7 +197,7 @@ _STATUS = {
     "ok": "ready",
     "failed": "could not be read",
     "not indexed": "waiting to be indexed",
-    "removed (re-index to drop)": "removed",
+    REMOVED: "removed",
 }
 
 

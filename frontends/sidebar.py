@@ -13,11 +13,13 @@ import math
 import streamlit as st
 
 from core.errors import QAError
-from core.types import SourceRow
+from core.types import REMOVED, SourceRow
 from frontends.render import Turn, index_summary, md_text, settings_summary
+from index.loaders import SUPPORTED_SUFFIXES
 from qa.service import QAService
 
-UPLOAD_TYPES = ["txt", "md", "html", "htm", "pdf", "docx"]
+# What the loaders read, and nothing else (index.loaders owns the list).
+UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES)
 
 
 # documents -------------------------------------------------------------------------------------
@@ -52,7 +54,7 @@ def sources_panel(service: QAService, rows: list[SourceRow]) -> list[str]:
     if uploads and st.button("Upload and index", width="stretch", disabled=busy):
         upload(service, uploads, replace)
         st.rerun()
-    present = [r.source for r in rows if r.status != "removed (re-index to drop)"]
+    present = [r.source for r in rows if r.status != REMOVED]
     if present:
         victim = st.selectbox("Remove a document", ["—", *present], key="victim")
         if victim != "—" and st.button(
@@ -118,7 +120,7 @@ def confirm_remove(service: QAService, name: str) -> None:
 # indexing --------------------------------------------------------------------------------------
 def index_panel(service: QAService) -> None:
     """Indexing status, refreshed every second while a run is under way; Re-index."""
-    running = service.job.state().running or service.is_indexing()
+    running = service.is_indexing()  # this app's run or another program's
     st.session_state.indexing = running
     st.session_state.drawn_busy = running  # the page was drawn while an index run was on
     st.fragment(_index_status, run_every=1.0 if running else None)(service)
@@ -126,7 +128,8 @@ def index_panel(service: QAService) -> None:
 
 def _index_status(service: QAService) -> None:
     state = service.job.state()
-    st.session_state.indexing = state.running
+    busy = service.is_indexing()
+    st.session_state.indexing = busy
     if state.running:
         p = state.progress
         st.progress(
@@ -135,12 +138,12 @@ def _index_status(service: QAService) -> None:
         )
         st.caption("You can keep asking: answers use the documents indexed so far.")
         return
-    if st.session_state.get("drawn_busy") and not service.is_indexing():
+    if st.session_state.get("drawn_busy") and not busy:
         # A run (this app's or another program's) ended since the page was drawn: redraw the
         # whole page once, with the new documents and the poll switched off.
         st.session_state.drawn_busy = False
         st.rerun()
-    if service.is_indexing():
+    if busy:
         st.caption("Another program is indexing these documents…")
     elif state.error:
         st.error(md_text(state.error))
@@ -148,7 +151,7 @@ def _index_status(service: QAService) -> None:
         st.success(md_text(index_summary(state.report)))
         for err in state.report.errors:
             st.warning(md_text(f"{err.source}: {err.error}"))
-    if st.button("Re-index", width="stretch", disabled=service.is_indexing()):
+    if st.button("Re-index", width="stretch", disabled=busy):
         st.session_state.upload_results = []
         service.start_index()
         st.rerun()

@@ -19,11 +19,13 @@ from core.errors import ConfigError, EmptyIndexError, SourceError
 from core.progress import ProgressCallback
 from core.settings import Settings
 from core.types import (
+    REMOVED,
     Answer,
     Citation,
     History,
     IndexReport,
     PriorCitation,
+    SourceRecord,
     SourceRow,
     SourceText,
     as_turns,
@@ -57,6 +59,7 @@ class QAService:
         self._generation: str | None = None
         self._texts: dict[tuple[str, str | None], SourceText | None] = {}
         self._texts_lock = threading.Lock()
+        self._suggestions: tuple[tuple[str, int], list[str]] | None = None
         # Made here, not lazily: two sessions' first loads must share one job.
         self.job = IndexJob(lambda progress: self.index(progress=progress))
 
@@ -203,14 +206,17 @@ class QAService:
         """Check the question, follow other writers, pin the generation and the scope."""
         generation = self.ask_checks(question)
         self._follow_other_writers(generation)
-        scope = self.resolve_sources(sources) if sources else None
-        if scope is not None and set(scope) >= self._ready_sources():
-            scope = None  # every source chosen: no copy of the whole keyword index
+        scope = None
+        if sources:
+            records = self._ready_records()
+            scope = _resolve(sources, records)
+            if set(scope) >= set(records):
+                scope = None  # every source chosen: no copy of the whole keyword index
         with self.engine.snapshot(generation), self.engine.scope(scope):
             yield
 
-    def _ready_sources(self) -> set[str]:
-        return {s for s, r in self.store.source_records().items() if r.status == "ok"}
+    def _ready_records(self) -> dict[str, SourceRecord]:
+        return {s: r for s, r in self.store.source_records().items() if r.status == "ok"}
 
     def resolve_sources(self, names: Sequence[str]) -> list[str]:
         """The indexed sources ``names`` stand for: each a source name or a source's title.
@@ -219,25 +225,7 @@ class QAService:
             ConfigError: a name matches no indexed source (the message lists some that exist).
 
         """
-        records = {s: r for s, r in self.store.source_records().items() if r.status == "ok"}
-        by_title: dict[str, list[str]] = {}
-        for source, rec in records.items():
-            if rec.title:
-                by_title.setdefault(rec.title.strip().casefold(), []).append(source)
-        chosen: list[str] = []
-        for name in names:
-            if name in records:
-                chosen.append(name)
-            elif matches := by_title.get(name.strip().casefold()):
-                chosen.extend(matches)
-            else:
-                known = ", ".join(sorted(records)[:8]) + (" …" if len(records) > 8 else "")
-                raise ConfigError(
-                    f"No indexed source is named {name!r}; "
-                    + (f"indexed sources: {known}" if records else "nothing is indexed yet")
-                    + " (`qa sources` lists them all)."
-                )
-        return sorted(set(chosen))
+        return _resolve(names, self._ready_records())
 
     def ask_checks(self, question: str) -> str:
         """Raise the errors :meth:`ask` raises for an empty question or an empty index.
@@ -292,9 +280,12 @@ class QAService:
         """Draws the PDF pages citations point into (keeps the last few PDFs' character maps)."""
         return PageRenderer()
 
-    def page_view(self, cit: PriorCitation | Citation) -> PageView | None:
+    def page_view(
+        self, cit: PriorCitation | Citation, data: bytes | None = None
+    ) -> PageView | None:
         """The PDF page a citation's quote is on, drawn with the quote's characters highlighted.
 
+        ``data`` is the file's bytes when the caller has read them already (:meth:`original`).
         None for other formats, a file that is gone, or a file that changed since the quote.
 
         Raises:
@@ -302,7 +293,9 @@ class QAService:
 
         """
         src = self.show(cit.source)
-        data = self.original(cit.source) if src.kind == "pdf" else None
+        if src.kind != "pdf":
+            return None
+        data = data if data is not None else self.original(cit.source)
         if data is None:
             return None
         try:
@@ -311,12 +304,20 @@ class QAService:
             raise SourceError(cit.source, f"the page cannot be drawn ({exc})") from exc
 
     def suggestions(self, limit: int = 5) -> list[str]:
-        """A few questions the indexed documents answer, made from them (for a first screen)."""
-        with self.engine.snapshot():
+        """A few questions the indexed documents answer, made from them (for a first screen).
+
+        Made once per index generation (and limit) and shared by every session.
+        """
+        with self.engine.snapshot() as generation:
+            cached = self._suggestions
+            if cached is not None and cached[0] == (generation, limit):
+                return list(cached[1])
             made = suggest_questions(
                 self.engine, limit=limit, k=self.settings.top_k, mode=self.settings.retriever
             )
-            return [s.question for s in made]
+            questions = [s.question for s in made]
+            self._suggestions = ((generation, limit), questions)
+            return list(questions)
 
     @cached_property
     def conversations(self) -> ConversationStore:
@@ -344,7 +345,7 @@ class QAService:
             row = rows.get(rel, SourceRow(source=rel, status=rec.status))
             row = row.model_copy(update=stored)
             if rel not in rows and (rec.origin or origin) == origin:
-                row = row.model_copy(update={"status": "removed (re-index to drop)"})
+                row = row.model_copy(update={"status": REMOVED})
             rows[rel] = row
         return sorted(rows.values(), key=lambda r: r.source)
 
@@ -409,6 +410,28 @@ class QAService:
             path.unlink()
         except OSError as exc:
             raise SourceError(source, f"could not be deleted ({exc.strerror or exc})") from exc
+
+
+def _resolve(names: Sequence[str], records: dict[str, SourceRecord]) -> list[str]:
+    """The sources of ``records`` that ``names`` stand for (a source name or a title each)."""
+    by_title: dict[str, list[str]] = {}
+    for source, rec in records.items():
+        if rec.title:
+            by_title.setdefault(rec.title.strip().casefold(), []).append(source)
+    chosen: list[str] = []
+    for name in names:
+        if name in records:
+            chosen.append(name)
+        elif matches := by_title.get(name.strip().casefold()):
+            chosen.extend(matches)
+        else:
+            known = ", ".join(sorted(records)[:8]) + (" …" if len(records) > 8 else "")
+            raise ConfigError(
+                f"No indexed source is named {name!r}; "
+                + (f"indexed sources: {known}" if records else "nothing is indexed yet")
+                + " (`qa sources` lists them all)."
+            )
+    return sorted(set(chosen))
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

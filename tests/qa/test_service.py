@@ -156,3 +156,26 @@ def test_an_unknown_source_in_the_scope_is_an_error_naming_the_known_ones(
     service.index()
     with pytest.raises(ConfigError, match=r"No indexed source is named 'nope.txt'.*harbour\.txt"):
         service.ask("What happened to the breakwater?", sources=["nope.txt"])
+
+
+def test_suggestions_are_made_once_per_index_generation(
+    tmp_path, fake_embeddings, make_service, monkeypatch
+):
+    import qa.service as service_module
+
+    service = make_service(_scope_sources(tmp_path), fake_embeddings)
+    service.index()
+    made: list[int] = []
+    real = service_module.suggest_questions
+
+    def counting(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        made.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service_module, "suggest_questions", counting)
+    first = service.suggestions()
+    assert service.suggestions() == first and len(made) == 1  # a second session: no new work
+    (service.sources_dir / "ferry.txt").write_text("The Quillon ferry runs twice a day.\n")
+    service.index()
+    service.suggestions()
+    assert len(made) == 2  # a new generation makes them again
