@@ -228,7 +228,8 @@ def build_store(
         if name in used
     ]  # fmt: skip
     store.put_sources(records)
-    store.bump_generation([c.id for c in chunks])
+    # Readers rebuild their keyword index in full from this entry (the chunks were not logged).
+    store.log_change((), store.generation_state(), everything=True)
     return {
         "seconds": time.perf_counter() - t0,
         "distinct_texts": float(min(size, distinct)),

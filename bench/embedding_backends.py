@@ -200,8 +200,8 @@ class Corpus:
 def load_corpus(store_dir: Path) -> Corpus:
     """Read every chunk from Chroma and the BM25 cache, checking they are of one generation."""
     from evals.retrieval import doc_id_of
-    from index.lexical import LexicalIndex, lexical_dir
-    from index.store import CHUNKS, META, generation_of, make_client
+    from index.lexical import open_lexical
+    from index.store import CHUNKS, META, make_client
 
     client = make_client(store_dir)
     collection = client.get_collection(CHUNKS)
@@ -221,8 +221,8 @@ def load_corpus(store_dir: Path) -> Corpus:
         vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
     meta = client.get_collection(META).get(ids=["generation"], include=["metadatas"])
     generation = str(meta["metadatas"][0]["value"]) if meta["ids"] else ""
-    lexical = LexicalIndex.load(lexical_dir(store_dir))
-    if generation != generation_of(ids) or lexical is None or lexical.generation != generation:
+    lexical = open_lexical(store_dir)
+    if lexical.generation != generation or lexical.chunk_ids() != set(ids):
         raise SystemExit(
             f"{store_dir}: chunks, generation stamp and lexical cache disagree; "
             "run `qa eval retrieval` on it first."

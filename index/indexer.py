@@ -8,6 +8,7 @@ so the next run redoes it; chunk ids are deterministic, so redoing converges to 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import time
@@ -17,13 +18,13 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from core.errors import ConfigError, SourceError
+from core.errors import ConfigError, SourceError, StoreError
 from core.progress import Progress, ProgressCallback
 from core.settings import ChunkingSettings, IndexingSettings
 from core.types import Chunk, IndexReport, SourceFailure, SourceRecord, SourceText
 from index import sentence_vectors
 from index.chunking import chunk_source
-from index.lexical import refresh_lexical
+from index.lexical import open_lexical
 from index.loaders import (
     MAX_TEXT_CHARS,
     discover,
@@ -33,7 +34,7 @@ from index.loaders import (
 )
 from index.lock import IndexLease, IndexLock, NoLease, lock_path
 from index.sentence_vectors import unit_spans
-from index.store import Store, generation_of
+from index.store import Generation, Store
 
 # Bump when loading or chunking changes what a file turns into: unchanged files are re-chunked
 # (their unchanged chunk texts still reuse stored vectors).
@@ -102,9 +103,12 @@ def index_sources(
         for source, error in refused:
             report.errors.append(SourceFailure(source=source, error=error))
         records = store.source_records()
-        chunk_meta = store.chunk_metadata()
         origin = sources_origin(sources_dir) if shared else None
         present = {relative_name(p, sources_dir) for p in files} | {s for s, _ in refused}
+        # An earlier run that never finished (kill -9, power cut), or a store from before the
+        # change log: this run reads every chunk's metadata once to repair what it left.
+        since = store.generation_state()
+        repair = store.mark_run(lease.owner) or (bool(since.value) and not since.seq)
 
         state = Progress(files_total=len(files))
         plans: list[_Plan] = []
@@ -123,6 +127,20 @@ def index_sources(
             if progress:
                 progress(state)
 
+        # On a shared server, other instances' folders are not ours to prune.
+        theirs = {s for s, r in records.items() if (r.origin or origin) != origin}
+        if repair:
+            chunk_meta = store.chunk_metadata()
+            known = set(records) | {str(m["source"]) for m in chunk_meta.values()}
+            gone = sorted(known - present - theirs)
+        else:
+            # Only what this run touches: the chunks of changed and removed files, and stored
+            # chunks with the text of new ones (their vectors are reused).
+            gone = sorted(set(records) - present - theirs)
+            chunk_meta = store.chunk_metadata_where("source", {p.source for p in plans} | set(gone))
+            hashes = {c.text_hash for p in plans for c in p.chunks}
+            hashes -= {str(m["text_hash"]) for m in chunk_meta.values()}
+            chunk_meta.update(store.chunk_metadata_where("text_hash", hashes))
         by_hash = {str(m["text_hash"]): i for i, m in chunk_meta.items()}
         # Text seen before (stored, or earlier in this run) is reused, so count distinct texts.
         state.chunks_total = len(
@@ -133,7 +151,9 @@ def index_sources(
         state.phase, state.embed_started = "embedding", time.monotonic()
         if progress:
             progress(state)
-        run = _Run(store, embeddings, chunk_meta, by_hash, report, state, progress, shared, batches)
+        run = _Run(
+            store, embeddings, chunk_meta, by_hash, report, state, progress, shared, batches, since
+        )
         # Files are written in groups so that many small files still embed in full batches,
         # while a crash loses at most one group's embeddings.
         group: list[_Plan] = []
@@ -149,17 +169,16 @@ def index_sources(
 
         # Files that are gone are dropped after the others are written: a renamed file's
         # chunks then reuse the vectors of its old name instead of being embedded again.
-        known = set(records) | {str(m["source"]) for m in chunk_meta.values()}
-        # On a shared server, other instances' folders are not ours to prune.
-        theirs = {s for s, r in records.items() if (r.origin or origin) != origin}
-        for source in sorted(known - present - theirs):
-            ids = sorted(i for i, m in chunk_meta.items() if m["source"] == source)
+        if gone:
+            ids = sorted(i for i, m in chunk_meta.items() if m["source"] in set(gone))
             store.delete_chunks(ids)
             store.delete_sentence_vectors(ids)
-            store.delete_source(source)
+            run.generation = store.log_change(gone, run.generation)
+            for source in gone:
+                store.delete_source(source)
             for i in ids:
                 del chunk_meta[i]
-            report.files.removed += 1
+            report.files.removed += len(gone)
             report.chunks.deleted += len(ids)
 
         report.files.failed = len(report.errors)
@@ -169,17 +188,19 @@ def index_sources(
             store.put_source(
                 previous.model_copy(update={"status": "failed", "error": failure.error})
             )
-        # Compared with the stamp of the ids actually stored, not "did this run change anything":
-        # a run killed after its last chunk write but before this line changed the chunk set,
-        # and the next run (with nothing left to do) must still move the stamp, or the lexical
-        # cache keyed by it would keep serving the old set.
-        generation = store.generation()
-        if generation != generation_of(chunk_meta):
-            # Sentence vectors whose chunk is gone (a crash between the two deletes) go too.
+        if repair:
+            # Sentence vectors whose chunk is gone (a crash between the two deletes) go too, and
+            # keyword indexes rebuild in full: the crashed run's changes were never logged.
             store.delete_sentence_vectors(sorted(store.sentence_vector_ids() - set(chunk_meta)))
-            generation = store.bump_generation(list(chunk_meta))
-        refresh_lexical(store, store_dir, generation)
-        report.store.sources = len({m["source"] for m in chunk_meta.values()})
+            run.generation = store.log_change((), run.generation, everything=True)
+        store.unmark_run()
+        with contextlib.suppress(StoreError):  # readers sync it themselves at their next question
+            lexical = open_lexical(store_dir)
+            try:
+                lexical.sync(store, run.generation)
+            finally:
+                lexical.close()
+        report.store.sources = sum(1 for r in store.source_records().values() if r.chunks)
         report.store.chunks = store.count()
         report.seconds = round(time.monotonic() - started, 3)
         return report
@@ -244,6 +265,7 @@ class _Run:
     progress: ProgressCallback | None
     shared: bool
     batches: IndexingSettings
+    generation: Generation  # moved by each group that changes chunks (the change log)
 
 
 def _apply(group: list[_Plan], run: _Run) -> None:
@@ -337,6 +359,9 @@ def _write(
     if stale:
         store.delete_chunks(stale)
         store.delete_sentence_vectors(stale)
+    if fresh or moved or stale:
+        # Logged before the records: a crash in between redoes these files, logging them again.
+        run.generation = store.log_change(sources, run.generation)
     now = time.time()
     records = [plan.record.model_copy(update={"indexed_at": now}) for plan in group]
     # On a shared server the extracted text goes along, so instances without the files can

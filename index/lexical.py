@@ -1,22 +1,78 @@
-"""BM25 over the same chunks as Chroma, cached on disk beside the store and keyed by generation."""
+"""BM25 over the same chunks as Chroma: an on-disk SQLite FTS5 index updated from the change log.
+
+The store-wide index (:class:`LexicalStore`) lives beside the store in ``lexical.sqlite3`` and is
+only a cache of Chroma: it records the generation it reflects, and :meth:`LexicalStore.sync`
+brings it to the store's generation by re-reading only the sources the change log names since
+then (``Store.changes_since``), in one SQLite transaction. A missing, torn or foreign file, or a
+log that no longer reaches back far enough, is rebuilt from Chroma instead.
+
+Questions limited to some sources use :class:`MemoryLexical` (bm25s, built over the scope's
+chunks), so their idf is the scope's, not the store's.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import shutil
-from collections.abc import Iterable
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from index.store import Store
+from core.errors import StoreError
+from index.store import Generation, Store
 from index.text import tokenize
 
+# BM25's usual constants; FTS5's bm25() and the bm25s fallback both use them.
+K1, B = 1.2, 0.75
+FILE_NAME = "lexical.sqlite3"
+_SCHEMA_VERSION = "1"
+_READ_BATCH = 500  # sources per Chroma read while applying changes
 
-class LexicalIndex:
-    """A bm25s index (stemmed, stop words removed) plus the chunk ids it was built from."""
+
+class Lexical(Protocol):
+    """What retrieval and answering need from a keyword index."""
+
+    generation: str
+
+    def __len__(self) -> int: ...
+
+    def document_frequency(self, token: str) -> int:
+        """Chunks containing the (stemmed) token."""
+        ...
+
+    def idf(self, token: str) -> float:
+        """BM25-style idf; tokens absent from the corpus get the highest value."""
+        ...
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` chunk ids with BM25 scores (only chunks sharing a term)."""
+        ...
+
+
+def bm25_idf(n: int, df: int) -> float:
+    """Lucene's idf, as bm25s computes it (never negative, highest for unseen tokens)."""
+    return math.log(1 + (max(n, 1) - df + 0.5) / (df + 0.5))
+
+
+def term(token: str) -> str:
+    """The FTS5 term of a token: itself when plain ASCII letters and digits, else hex-encoded.
+
+    FTS5's ``ascii`` tokenizer then splits exactly at the spaces between terms, whatever
+    characters a token holds (no Unicode folding or splitting at ``_`` behind our back). Plain
+    tokens never start with ``x``, so an encoded term cannot collide with one.
+    """
+    if token.isascii() and token.isalnum() and not token.startswith("x"):
+        return token
+    return "x" + token.encode().hex()
+
+
+class MemoryLexical:
+    """A bm25s index (stemmed, stop words removed) held in memory, for a scope's chunks."""
 
     def __init__(self, ids: list[str], model: object, generation: str) -> None:
         self.ids = ids
@@ -27,7 +83,7 @@ class LexicalIndex:
         self._df = self._document_frequencies()
 
     @classmethod
-    def build(cls, items: Iterable[tuple[str, str]], generation: str) -> LexicalIndex:
+    def build(cls, items: Iterable[tuple[str, str]], generation: str) -> MemoryLexical:
         """Index ``(chunk_id, text)`` pairs."""
         import bm25s
 
@@ -36,7 +92,7 @@ class LexicalIndex:
         for chunk_id, text in items:
             ids.append(chunk_id)
             corpus.append(tokenize(text))
-        model = bm25s.BM25(k1=1.2, b=0.75)
+        model = bm25s.BM25(k1=K1, b=B)
         if ids:
             model.index(corpus, show_progress=False)
         return cls(ids, model, generation)
@@ -58,9 +114,7 @@ class LexicalIndex:
 
     def idf(self, token: str) -> float:
         """BM25-style idf; tokens absent from the corpus get the highest value."""
-        n = max(len(self.ids), 1)
-        df = self._df.get(token, 0)
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return bm25_idf(len(self.ids), self._df.get(token, 0))
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top ``k`` chunk ids with BM25 scores (only chunks sharing a term)."""
@@ -73,52 +127,222 @@ class LexicalIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
-    def save(self, folder: Path) -> None:
-        """Write atomically: build in a temporary folder, then swap it in."""
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        if self.ids:
-            self._bm25.save(str(tmp), show_progress=False)  # type: ignore[attr-defined]
-        (tmp / "ids.json").write_text(json.dumps({"generation": self.generation, "ids": self.ids}))
-        old = folder.with_name(folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
 
-    @classmethod
-    def load(cls, folder: Path) -> LexicalIndex | None:
-        """The cached index, or None when absent or unreadable (it is then rebuilt)."""
-        import bm25s
-
-        try:
-            meta = json.loads((folder / "ids.json").read_text())
-            ids = list(meta["ids"])
-            model = bm25s.BM25.load(str(folder), show_progress=False) if ids else bm25s.BM25()
-            return cls(ids, model, str(meta["generation"]))
-        except (OSError, ValueError, KeyError):
-            return None
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks(
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, source TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
+CREATE VIRTUAL TABLE IF NOT EXISTS terms USING fts5(body, tokenize='ascii');
+CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(terms, 'row');
+INSERT OR IGNORE INTO state VALUES ('schema', '{_SCHEMA_VERSION}');
+"""
 
 
-def lexical_dir(store_dir: Path) -> Path:
-    """Where the lexical cache of a store lives."""
-    return store_dir / "lexical"
+class LexicalStore:
+    """The store-wide keyword index: SQLite FTS5 on disk, kept in step with Chroma's chunks.
 
-
-def refresh_lexical(store: Store, store_dir: Path, generation: str) -> LexicalIndex:
-    """Return the lexical index for ``generation``: the disk cache, or rebuilt from the store.
-
-    The indexer calls it at the end of a run; readers call it when the generation moved (another
-    process re-indexed), so both see the same index.
+    Readers query through one connection per thread (WAL: they never wait for a writer);
+    :meth:`sync` writes in one ``BEGIN IMMEDIATE`` transaction, so two processes syncing at
+    once apply each change once and a kill leaves the previous state.
     """
-    folder = lexical_dir(store_dir)
-    cached = LexicalIndex.load(folder)
-    if cached is not None and cached.generation == generation:
-        return cached
-    built = LexicalIndex.build(((c.id, c.embed_text()) for c in store.iter_chunks()), generation)
-    # A read-only store still answers; the index is then rebuilt in memory next time.
-    with contextlib.suppress(OSError):
-        built.save(folder)
-    return built
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._df: dict[str, int] = {}
+        self._size: int | None = None
+        self.generation = ""
+        self._open()
+
+    # connections -------------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "path", None) != self.path:
+            conn = self._connect()
+            self._local.conn, self._local.path = conn, self.path
+        return conn
+
+    def _open(self) -> None:
+        """Open (creating) the file; a torn or foreign one is moved aside and started afresh."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = self._conn()
+            conn.executescript(_SCHEMA)
+            schema = self._state(conn, "schema")
+            if schema != _SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(f"schema {schema}")
+            self.generation = self._state(conn, "generation") or ""
+        except sqlite3.OperationalError as exc:  # locked for too long, read-only, no space
+            raise StoreError(f"Cannot open the keyword index {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError:  # not a database, malformed, another schema: start afresh
+            self._discard()
+            conn = self._conn()
+            conn.executescript(_SCHEMA)
+            self.generation = ""
+
+    def _discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self._local.conn.close()
+        self._local.conn = None
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+    @staticmethod
+    def _state(conn: sqlite3.Connection, key: str) -> str | None:
+        row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # reading -----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        if self._size is None:
+            self._size = int(self._conn().execute("SELECT count(*) FROM chunks").fetchone()[0])
+        return self._size
+
+    def chunk_ids(self) -> set[str]:
+        """Every chunk id indexed (for checks and tests)."""
+        return {str(r[0]) for r in self._conn().execute("SELECT id FROM chunks")}
+
+    def document_frequency(self, token: str) -> int:
+        """Chunks containing the (stemmed) token."""
+        cached = self._df.get(token)
+        if cached is not None:
+            return cached
+        sql = "SELECT doc FROM vocab WHERE term = ?"
+        row = self._conn().execute(sql, (term(token),)).fetchone()
+        df = 0 if row is None else int(row[0])
+        with self._lock:
+            if len(self._df) > 100_000:
+                self._df.clear()
+            self._df[token] = df
+        return df
+
+    def idf(self, token: str) -> float:
+        """BM25-style idf (bm25s's formula, so features keep their scale)."""
+        return bm25_idf(len(self), self.document_frequency(token))
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` chunk ids with BM25 scores (FTS5's bm25(), sign flipped: higher is better)."""
+        terms = sorted({term(t) for t in tokenize(query)})
+        if not terms or k <= 0:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT c.id, -r.score FROM (SELECT rowid, bm25(terms, ?) AS score FROM terms"
+                " WHERE terms MATCH ? ORDER BY score LIMIT ?) AS r"
+                " JOIN chunks AS c ON c.rowid = r.rowid ORDER BY r.score, c.id",
+                (1.0, match, k),
+            )
+            .fetchall()
+        )
+        return [(str(i), float(s)) for i, s in rows if s > 0]
+
+    # writing -----------------------------------------------------------------------------------
+    def sync(self, store: Store, target: Generation | None = None) -> None:
+        """Bring the index to the store's generation: apply the logged changes, or rebuild.
+
+        Raises:
+            StoreError: the lexical file cannot be written (the caller may answer without it).
+
+        """
+        target = target or store.generation_state()
+        if target.value == self.generation:
+            return
+        try:
+            self._sync(store, target)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"Cannot update the keyword index {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError:
+            # A damaged file (the disk, another program): rebuilt from Chroma, the truth.
+            self._discard()
+            self._open()
+            self._sync(store, target)
+        self.generation = target.value
+        with self._lock:
+            self._df.clear()
+            self._size = None
+
+    def _sync(self, store: Store, target: Generation) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have synced while this one waited for the write lock.
+            current = self._state(conn, "generation") or ""
+            if current != target.value:
+                changes = store.changes_since(current, target) if current else None
+                if changes is None:
+                    self._rebuild(conn, store)
+                else:
+                    self._apply(conn, store, changes)
+                conn.execute(
+                    "INSERT OR REPLACE INTO state VALUES ('generation', ?)", (target.value,)
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
+    def _rebuild(self, conn: sqlite3.Connection, store: Store) -> None:
+        conn.execute("DELETE FROM chunks")
+        conn.execute("DELETE FROM terms")
+        self._insert(conn, ((c.id, c.source, c.embed_text()) for c in store.iter_chunks()))
+
+    def _apply(self, conn: sqlite3.Connection, store: Store, sources: Sequence[str]) -> None:
+        """Re-read the chunks of each named source from Chroma (idempotent, whatever happened)."""
+        for i in range(0, len(sources), _READ_BATCH):
+            part = list(sources[i : i + _READ_BATCH])
+            marks = ",".join("?" * len(part))
+            inner = f"SELECT rowid FROM chunks WHERE source IN ({marks})"
+            conn.execute(f"DELETE FROM terms WHERE rowid IN ({inner})", part)
+            conn.execute(f"DELETE FROM chunks WHERE source IN ({marks})", part)
+            chunks = store.chunks_of_sources(part)
+            self._insert(conn, ((c.id, c.source, c.embed_text()) for c in chunks))
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, rows: Iterator[tuple[str, str, str]]) -> None:
+        batch: list[tuple[str, str, str]] = []
+
+        def flush() -> None:
+            for chunk_id, source, text in batch:
+                cur = conn.execute(
+                    "INSERT INTO chunks(id, source) VALUES (?, ?)", (chunk_id, source)
+                )
+                body = " ".join(term(t) for t in tokenize(text))
+                conn.execute("INSERT INTO terms(rowid, body) VALUES (?, ?)", (cur.lastrowid, body))
+            batch.clear()
+
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= 1000:
+                flush()
+        flush()
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def lexical_path(store_dir: Path) -> Path:
+    """Where the keyword index of a store lives."""
+    return store_dir / FILE_NAME
+
+
+def open_lexical(store_dir: Path) -> LexicalStore:
+    """The store's keyword index (created empty when absent); the old bm25s cache is removed."""
+    legacy = store_dir / "lexical"
+    if legacy.is_dir():
+        shutil.rmtree(legacy, ignore_errors=True)
+    return LexicalStore(lexical_path(store_dir))

@@ -80,6 +80,9 @@ class IndexLock:
 class NoLease:
     """Stands in for :class:`IndexLease` when the store is not shared."""
 
+    def __init__(self) -> None:
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+
     def __enter__(self) -> NoLease:
         return self
 

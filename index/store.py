@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,27 @@ META = "qa_meta"
 SENTENCES = "qa_sentences"
 _GEN_ID = "generation"
 _LEASE_ID = "index_lease"
+_RUN_ID = "index_run"
+# Change-log entries kept; an instance further behind rebuilds its keyword index in full.
+LOG_KEEP = 5000
+_WHERE_BATCH = 200  # values per "$in" filter
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Where the store's chunk set stands: a stamp, its change-log sequence, its chunk count.
+
+    ``chunks`` is -1 when not recorded (a store written before the change log).
+    """
+
+    value: str
+    seq: int
+    chunks: int
+
+    @property
+    def empty(self) -> bool:
+        """True when the store holds no chunks (or was never indexed)."""
+        return self.value == "" or self.chunks == 0
 
 
 def make_client(store_dir: Path, chroma_url: str | None = None) -> Any:
@@ -96,10 +119,42 @@ class Store:
         return int(self.chunks.count())
 
     def chunk_metadata(self) -> dict[str, dict[str, Any]]:
-        """Every chunk's metadata by id (no vectors, no text)."""
+        """Every chunk's metadata by id (no vectors, no text): a full read, for repair runs."""
         out: dict[str, dict[str, Any]] = {}
         for ids, _docs, metas in self._pages(self.chunks, ["metadatas"]):
             out.update(zip(ids, metas, strict=True))
+        return out
+
+    def chunk_metadata_where(self, key: str, values: Collection[str]) -> dict[str, dict[str, Any]]:
+        """Metadata by id of the chunks whose ``key`` (``source``, ``text_hash``) is in ``values``.
+
+        What an index run reads instead of every chunk's metadata: work in proportion to the
+        files it touches, not to the store.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        names = sorted(values)
+        for i in range(0, len(names), _WHERE_BATCH):
+            part = names[i : i + _WHERE_BATCH]
+            where = {key: part[0]} if len(part) == 1 else {key: {"$in": part}}
+            got = self.chunks.get(where=where, include=["metadatas"])
+            out.update(zip(got["ids"], got["metadatas"], strict=True))
+        return out
+
+    def chunks_of_sources(self, sources: Collection[str]) -> list[Chunk]:
+        """Every chunk of ``sources`` with its text (any order)."""
+        out: list[Chunk] = []
+        names = sorted(sources)
+        for i in range(0, len(names), _WHERE_BATCH):
+            got = self.chunks.get(
+                where=_source_filter(names[i : i + _WHERE_BATCH]),
+                include=["documents", "metadatas"],
+            )
+            out.extend(
+                Chunk.from_record(chunk_id, d or "", m)
+                for chunk_id, d, m in zip(
+                    got["ids"], got["documents"], got["metadatas"], strict=True
+                )
+            )
         return out
 
     def iter_chunks(self) -> Iterator[Chunk]:
@@ -287,23 +342,88 @@ class Store:
         """Forget a source record."""
         self.sources.delete(ids=[_source_id(source)])
 
-    # generation -------------------------------------------------------------------------------
+    # generation and change log ---------------------------------------------------------------
     def generation(self) -> str:
         """Stamp that changes whenever the set of chunks changes (keys the lexical cache)."""
-        got = self.meta.get(ids=[_GEN_ID], include=["metadatas"])
-        if got["ids"]:
-            return str(got["metadatas"][0].get("value", ""))
-        return ""
+        return self.generation_state().value
 
-    def bump_generation(self, chunk_ids: Sequence[str]) -> str:
-        """Record the stamp for this exact set of chunk ids."""
-        digest = generation_of(chunk_ids)
+    def generation_state(self) -> Generation:
+        """The current generation: its stamp, its place in the change log, the chunks it holds."""
+        got = self.meta.get(ids=[_GEN_ID], include=["metadatas"])
+        if not got["ids"] or not got["metadatas"][0]:
+            return Generation("", 0, 0)
+        meta = got["metadatas"][0]
+        value = str(meta.get("value", ""))
+        return Generation(value, _seq_of(value), int(meta.get("chunks", -1)))
+
+    def log_change(
+        self, sources: Collection[str], since: Generation, *, everything: bool = False
+    ) -> Generation:
+        """Record that the chunks of ``sources`` changed and move the generation past ``since``.
+
+        Called by the one indexer holding the lock, after the chunk writes of those sources and
+        before their source records (``index.indexer``). ``everything``: readers rebuild their
+        keyword index in full (after a repair run, whose changes are not listed).
+        """
+        seq = since.seq + 1
+        value = f"{seq}.{secrets.token_hex(6)}"
+        chunks = self.count()
+        entry = {
+            "seq": seq,
+            "prev": since.value,
+            "value": value,
+            "sources": json.dumps(sorted(sources)),
+            "everything": everything,
+        }
         self.meta.upsert(
-            ids=[_GEN_ID],
-            embeddings=[[0.0]],
-            metadatas=[{"value": digest, "updated_at": time.time()}],
+            ids=[_log_id(seq), _GEN_ID],
+            embeddings=[[_unit_hash(_log_id(seq))], [0.0]],
+            metadatas=[entry, {"value": value, "chunks": chunks, "updated_at": time.time()}],
         )
-        return digest
+        if seq > LOG_KEEP:
+            self.meta.delete(ids=[_log_id(seq - LOG_KEEP)])
+        return Generation(value, seq, chunks)
+
+    def changes_since(self, value: str, target: Generation) -> list[str] | None:
+        """Sources whose chunks changed between generation ``value`` and ``target``.
+
+        None when the log cannot tell (a generation from before the log, another store's, too
+        far back, a gap, or a repair run): the caller then rebuilds from all chunks.
+        """
+        start = _seq_of(value)
+        if not start or not target.seq or target.seq <= start or target.seq - start > LOG_KEEP:
+            return None
+        ids = [_log_id(seq) for seq in range(start + 1, target.seq + 1)]
+        entries: dict[int, dict[str, Any]] = {}
+        for i in range(0, len(ids), self.batch):
+            got = self.meta.get(ids=ids[i : i + self.batch], include=["metadatas"])
+            for meta in got["metadatas"]:
+                if meta:
+                    entries[int(meta["seq"])] = meta
+        changed: set[str] = set()
+        previous = value
+        for seq in range(start + 1, target.seq + 1):
+            entry = entries.get(seq)
+            if entry is None or entry.get("prev") != previous or entry.get("everything"):
+                return None
+            changed.update(json.loads(str(entry["sources"])))
+            previous = str(entry["value"])
+        return sorted(changed) if previous == target.value else None
+
+    def mark_run(self, owner: str) -> bool:
+        """Note that an index run started; True when an earlier run never finished (a crash)."""
+        got = self.meta.get(ids=[_RUN_ID], include=["metadatas"])
+        unfinished = bool(got["ids"])
+        self.meta.upsert(
+            ids=[_RUN_ID],
+            embeddings=[[_unit_hash(_RUN_ID)]],
+            metadatas=[{"owner": owner, "started": time.time()}],
+        )
+        return unfinished
+
+    def unmark_run(self) -> None:
+        """Note that the index run finished."""
+        self.meta.delete(ids=[_RUN_ID])
 
     # index lease (see index.lock.IndexLease) --------------------------------------------------
     def read_lease(self) -> dict[str, Any] | None:
@@ -353,14 +473,14 @@ def _source_filter(sources: Collection[str] | None) -> dict[str, Any] | None:
     return {"source": names[0]} if len(names) == 1 else {"source": {"$in": names}}
 
 
-def is_empty_generation(generation: str) -> bool:
-    """True for the stamp of a store that holds no chunks (or was never indexed)."""
-    return generation in ("", generation_of(()))
+def _log_id(seq: int) -> str:
+    return f"log:{seq}"
 
 
-def generation_of(chunk_ids: Iterable[str]) -> str:
-    """Return the generation stamp of a set of chunk ids (independent of order)."""
-    return hashlib.sha256("\n".join(sorted(chunk_ids)).encode()).hexdigest()[:24]
+def _seq_of(value: str) -> int:
+    """The change-log sequence in a generation stamp (0 for stamps from before the log)."""
+    head, dot, _rest = value.partition(".")
+    return int(head) if dot and head.isdigit() else 0
 
 
 def _unit_hash(key: str) -> float:

@@ -14,7 +14,7 @@ from langchain_core.embeddings import Embeddings
 from core.settings import RetrievalSettings, RetrieverMode
 from core.types import Chunk, ScoredChunk
 from index import sentence_vectors
-from index.lexical import LexicalIndex, refresh_lexical
+from index.lexical import Lexical, LexicalStore, MemoryLexical, open_lexical
 from index.store import Store
 
 Mode = RetrieverMode
@@ -46,9 +46,9 @@ class SearchEngine:
         self.dense_weight = cfg.dense_weight
         self.lexical_weight = cfg.lexical_weight
         self.fetch_k = cfg.fetch_k
-        self._lexical: LexicalIndex | None = None
+        self._lexical: LexicalStore | None = None
         # Lexical indexes over a scope (some sources), by (generation, scope); a few are kept.
-        self._scoped: OrderedDict[tuple[str, frozenset[str]], LexicalIndex] = OrderedDict()
+        self._scoped: OrderedDict[tuple[str, frozenset[str]], MemoryLexical] = OrderedDict()
         self._lock = threading.Lock()
         self._pinned = threading.local()
         self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()
@@ -125,8 +125,12 @@ class SearchEngine:
             if r.status == "ok" and (scope is None or s in scope)
         }
 
-    def lexical(self) -> LexicalIndex:
-        """Return the lexical index of the store's current generation (reloaded after re-index)."""
+    def lexical(self) -> Lexical:
+        """Return the keyword index, brought up to the store's generation when it moved.
+
+        Only the sources changed since are re-read (``LexicalStore.sync``), so following
+        another process's re-index costs in proportion to what it changed.
+        """
         generation = getattr(self._pinned, "generation", None)
         if generation is None:
             generation = self.store.generation()
@@ -134,11 +138,13 @@ class SearchEngine:
         if scope is not None:
             return self._scoped_lexical(generation, scope)
         with self._lock:
-            if self._lexical is None or self._lexical.generation != generation:
-                self._lexical = refresh_lexical(self.store, self.store_dir, generation)
+            if self._lexical is None:
+                self._lexical = open_lexical(self.store_dir)
+            if self._lexical.generation != generation:
+                self._lexical.sync(self.store)
             return self._lexical
 
-    def _scoped_lexical(self, generation: str, scope: frozenset[str]) -> LexicalIndex:
+    def _scoped_lexical(self, generation: str, scope: frozenset[str]) -> MemoryLexical:
         """BM25 over the chunks of ``scope`` only, so its idf is the scope's, not the store's."""
         key = (generation, scope)
         with self._lock:
@@ -147,7 +153,7 @@ class SearchEngine:
                 self._scoped.move_to_end(key)
                 return hit
         chunks = (c for source in sorted(scope) for c in self.store.source_chunks(source))
-        built = LexicalIndex.build(((c.id, c.embed_text()) for c in chunks), generation)
+        built = MemoryLexical.build(((c.id, c.embed_text()) for c in chunks), generation)
         with self._lock:
             self._scoped[key] = built
             while len(self._scoped) > 8:

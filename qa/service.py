@@ -34,7 +34,7 @@ from index.embeddings import embedding_name
 from index.indexer import index_sources, sources_origin
 from index.loaders import discover, read_source_bytes, relative_name, size_over_limit
 from index.lock import IndexLease, IndexLock, lock_path
-from index.store import Store, forget_client, is_empty_generation, make_client
+from index.store import Store, forget_client, make_client
 from qa.answering.answerability import load_model
 from qa.answering.base import Answerer
 from qa.answering.extractive import ExtractiveAnswerer
@@ -236,9 +236,10 @@ class QAService:
         """
         if not question or not question.strip():
             raise ConfigError("The question is empty; type a question.")
-        generation = self.store.generation()
-        # The stamp says "empty" without a count; a first index still running has none yet.
-        if is_empty_generation(generation) and self.store.count() == 0:
+        state = self.store.generation_state()
+        generation = state.value
+        # The stamp says "empty" without a count; the count settles a stamp that is behind.
+        if state.empty and self.store.count() == 0:
             raise EmptyIndexError(
                 f"The index in {self.store_dir} is empty. Add documents to {self.sources_dir} "
                 "and run `qa index` (or press Re-index in the app)."

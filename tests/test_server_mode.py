@@ -22,7 +22,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from core.errors import IndexBusyError
 from core.settings import Settings
 from core.types import Answer
-from index.lexical import LexicalIndex, lexical_dir
+from index.lexical import open_lexical
 from index.lock import IndexLease
 from qa.service import QAService
 from tests.conftest import SEEDS
@@ -148,8 +148,7 @@ def test_second_instance_answers_from_the_server(
     for cit in shown:
         text = (shared_sources / cit.source).read_text(encoding="utf-8")
         assert cit.verified and text[cit.start : cit.end] == cit.quote
-    cached = LexicalIndex.load(lexical_dir(store_c))
-    assert cached is not None
+    cached = open_lexical(store_c)
     assert cached.generation == writer.store.generation()
     assert len(cached) == n_chunks
 
@@ -162,13 +161,20 @@ def test_reindex_from_one_instance_is_seen_by_the_other(
     store_b = tmp_path / "store-b"
     reader = _service(shared_sources, store_b, chroma_url, top_k=50)
     _assert_exact_quotes(reader.ask(QUESTION), shared_sources)
-    old_generation = LexicalIndex.load(lexical_dir(store_b)).generation  # type: ignore[union-attr]
+    old_generation = open_lexical(store_b).generation
 
     (shared_sources / "zephyr.txt").write_text(ZEPHYR + "\n", encoding="utf-8")
     report = writer.index()
     assert report.files.added == 1 and report.files.unchanged == 2
     new_generation = writer.store.generation()
     assert new_generation != old_generation
+
+    # The reader learns what changed from the change log in the server and re-reads only that.
+    reads: list[tuple[str, list[str]]] = []
+    reader_store = reader.engine.store
+    real_of_sources, real_iter = reader_store.chunks_of_sources, reader_store.iter_chunks
+    reader_store.chunks_of_sources = lambda s: reads.append(("sources", sorted(s))) or real_of_sources(s)  # type: ignore[method-assign]  # noqa: E501
+    reader_store.iter_chunks = lambda: reads.append(("all", [])) or real_iter()  # type: ignore[method-assign]
 
     # Same QAService object as before the re-index: no reopen, the server is the truth.
     # The fake embedding maps equal texts to equal vectors: the new chunk must come out on top.
@@ -177,8 +183,8 @@ def test_reindex_from_one_instance_is_seen_by_the_other(
     assert hits[0].dense == pytest.approx(1.0, abs=1e-4)
     lexical_hits = reader.engine.search("Zephyr Lighthouse harbour guild", 3, "bm25")
     assert lexical_hits and lexical_hits[0].chunk.source == "zephyr.txt"
-    cached = LexicalIndex.load(lexical_dir(store_b))
-    assert cached is not None and cached.generation == new_generation
+    assert reads == [("sources", ["zephyr.txt"])]
+    assert open_lexical(store_b).generation == new_generation
 
     answer = reader.ask("When was the Zephyr Lighthouse restored?")
     _assert_exact_quotes(answer, shared_sources)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ConfigError
-from index.lexical import LexicalIndex
+from index.lexical import Lexical
 from index.text import tokenize
 from qa.answering.evidence import (
     Candidate,
@@ -97,7 +97,7 @@ def _bigrams(tokens: list[str]) -> set[tuple[str, str]]:
 
 
 def candidate_features(
-    question: str, query: str, cands: list[Candidate], lexical: LexicalIndex
+    question: str, query: str, cands: list[Candidate], lexical: Lexical
 ) -> np.ndarray:
     """One row of ``FEATURES`` per candidate (``cands`` in the answerer's order)."""
     q_terms = key_terms(query)

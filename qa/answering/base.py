@@ -11,7 +11,7 @@ from langchain_core.embeddings import Embeddings
 
 from core.settings import RetrieverMode
 from core.types import Answer, Chunk, ScoredChunk, Turn
-from index.lexical import LexicalIndex
+from index.lexical import Lexical
 
 REFUSAL = "The sources don't answer this."
 
@@ -37,7 +37,7 @@ class Searcher(Protocol):
 
     def search(self, query: str, k: int, mode: RetrieverMode = ...) -> list[ScoredChunk]: ...  # noqa: D102
 
-    def lexical(self) -> LexicalIndex: ...  # noqa: D102
+    def lexical(self) -> Lexical: ...  # noqa: D102
 
     def source_chunks(self, source: str) -> list[Chunk]: ...  # noqa: D102
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.types import ScoredChunk
-from index.lexical import LexicalIndex
+from index.lexical import Lexical
 from index.text import tokenize
 
 # Question words and fillers that say nothing about the topic.
@@ -79,7 +79,7 @@ def key_terms(question: str) -> frozenset[str]:
 def coverage(
     q_terms: frozenset[str],
     terms: frozenset[str],
-    lexical: LexicalIndex,
+    lexical: Lexical,
     titles: frozenset[str] = frozenset(),
 ) -> float:
     """Share of the question's key terms (idf-weighted) that the evidence contains.
@@ -108,7 +108,7 @@ def names(text: str) -> list[str]:
     return [m.group(1) for m in PROPER.finditer(text)]
 
 
-def missing_entities(question: str, lexical: LexicalIndex) -> list[str]:
+def missing_entities(question: str, lexical: Lexical) -> list[str]:
     """Names in the question that no source contains."""
     missing = []
     for word in names(question):

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.settings import AnsweringSettings, RetrieverMode
 from core.types import Answer, Citation, ScoredChunk, SourceText, Turn, Unit
-from index.lexical import LexicalIndex
+from index.lexical import Lexical
 from index.structure import chunk_units
 from index.text import tokenize
 from qa.answering.answerability import AnswerabilityModel, candidate_features
@@ -547,7 +547,7 @@ def _lead_confidence(question: str, cands: list[Candidate]) -> float | None:
     return max(c.confidence or 0.0 for c in judged)
 
 
-def _why_not(question: str, best: Candidate, wanted: str, lexical: LexicalIndex) -> str:
+def _why_not(question: str, best: Candidate, wanted: str, lexical: Lexical) -> str:
     """What the closest passage lacks, for a refusal's reason."""
     if wanted and not has_type(best.text, wanted):
         return f"No passage gives the {wanted} the question asks for."

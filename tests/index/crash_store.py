@@ -29,7 +29,9 @@ class CrashAfter:
             "delete_source",
             "put_sentence_vectors",
             "delete_sentence_vectors",
-            "bump_generation",
+            "log_change",
+            "mark_run",
+            "unmark_run",
         }
     )
 

@@ -26,7 +26,7 @@ from frontends.cli import commands as cli_commands
 from frontends.cli import main as cli
 from index import indexer
 from index.chunking import chunk_source
-from index.lexical import LexicalIndex, lexical_dir, refresh_lexical
+from index.lexical import lexical_path, open_lexical
 from index.loaders import load_source
 from index.lock import IndexLock, lock_path
 from qa.service import QAService
@@ -63,6 +63,17 @@ service = QAService(
 crash_after = os.environ.get("QA_TEST_CRASH_AFTER", "").strip()
 if crash_after:  # SIGKILL this process after that many store writes
     service.store = CrashAfter(service.store, int(crash_after))
+kill_in_lexical = os.environ.get("KILL_IN_LEXICAL", "").strip()
+if kill_in_lexical:  # SIGKILL this process inside the keyword index's transaction
+    import signal
+    from index import lexical
+    real_term, calls = lexical.term, [0]
+    def term(token):
+        calls[0] += 1
+        if calls[0] >= int(kill_in_lexical):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_term(token)
+    lexical.term = term
 report = service.index(progress=progress)
 print(json.dumps(report.model_dump(mode="json")), flush=True)
 """
@@ -163,13 +174,16 @@ def _assert_converged(sources: Path, store: Path, tmp_path: Path) -> None:
     for source, *_ in got.values():
         per_source[source] = per_source.get(source, 0) + 1
     assert {s: r.chunks for s, r in records.items()} == per_source
-    # The lexical cache on disk is for exactly these chunks (the generation moved).
-    generation = recovered.store.generation()
-    assert generation == fresh_service.store.generation()
-    cached = LexicalIndex.load(lexical_dir(store))
-    assert cached is not None and cached.generation == generation
-    assert set(cached.ids) == set(want)
-    assert set(refresh_lexical(recovered.store, store, generation).ids) == set(want)
+    # The keyword index on disk is at the store's generation and holds exactly these chunks,
+    # scoring them as a fresh one does.
+    lexical, fresh_lexical = open_lexical(store), open_lexical(fresh_service.store_dir)
+    assert lexical.generation == recovered.store.generation()
+    assert lexical.chunk_ids() == set(want)
+    for query in ("lighthouse storms keepers", "cod herring merchants port 3", "version 2"):
+        got_hits, want_hits = lexical.search(query, 30), fresh_lexical.search(query, 30)
+        assert [s for _, s in got_hits] == pytest.approx([s for _, s in want_hits])
+        cut = want_hits[-1][1] + 1e-6  # ties at the cut may fill the last places either way
+        assert [i for i, s in got_hits if s > cut] == [i for i, s in want_hits if s > cut]
     # It answers, and a further run has nothing to do.
     answer = recovered.ask("Which fishermen traded cod and herring with merchants of port 3?")
     assert answer.citations or answer.related
@@ -253,6 +267,44 @@ def test_kill_twice_in_a_row_then_converges(tmp_path):
     _mutate(sources)
     assert _run_index(sources, store, QA_TEST_CRASH_AFTER="5").returncode == -signal.SIGKILL
     _assert_converged(sources, store, tmp_path)
+
+
+# Kills inside the keyword index's update ------------------------------------------------------
+@pytest.mark.parametrize("first", [True, False])
+def test_kill_during_the_keyword_index_update_keeps_it_whole(tmp_path, first):
+    sources, store = tmp_path / "sources", tmp_path / "store"
+    _write_corpus(sources)
+    if not first:
+        assert _run_index(sources, store).returncode == 0
+        before = open_lexical(store)
+        old_generation, old_ids = before.generation, before.chunk_ids()
+        before.close()
+        _mutate(sources)
+    run = _run_index(sources, store, KILL_IN_LEXICAL="40")
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    # The transaction never committed: the file still holds the state before it, whole.
+    after = open_lexical(store)
+    if first:
+        assert after.generation == "" and after.chunk_ids() == set()
+    else:
+        assert after.generation == old_generation and after.chunk_ids() == old_ids
+    after.close()
+    _assert_store_answers(sources, store)
+    _assert_converged(sources, store, tmp_path)
+
+
+def test_a_damaged_keyword_index_is_rebuilt_from_the_store(tmp_path):
+    sources, store = tmp_path / "sources", tmp_path / "store"
+    _write_corpus(sources, 6)
+    assert _run_index(sources, store).returncode == 0
+    path = lexical_path(store)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.write_bytes(b"SQLite format 3\x00" + os.urandom(4096))  # a torn file
+    service = _service(sources, store)
+    hits = service.engine.search("lighthouse storms keepers", 5, "bm25")
+    assert hits and all("lighthouse" in h.chunk.text for h in hits)
+    assert open_lexical(store).chunk_ids() == {c.id for c in service.store.iter_chunks()}
 
 
 # Timed kills: may land inside a Chroma write --------------------------------------------------

@@ -102,12 +102,12 @@ def test_latin1_text_is_decoded(tmp_path, fake_embeddings, make_service):
     assert "café" in service.show("old.txt").text
 
 
-def test_crash_before_the_generation_stamp_still_refreshes_the_lexical_cache(
+def test_crash_before_the_change_log_still_refreshes_the_lexical_index(
     tmp_path, fake_embeddings, make_service, monkeypatch
 ):
-    # A run that wrote every chunk and record but died before stamping the generation used to
-    # leave the old stamp: the next run had nothing to do, so the BM25 cache kept the old set.
-    from index.lexical import LexicalIndex, lexical_dir
+    # A run that wrote a file's chunks but died before logging the change: the next run finds
+    # nothing to embed, yet the keyword index must still get the new chunks.
+    from index.lexical import open_lexical
     from index.store import Store
 
     src = tmp_path / "docs"
@@ -117,19 +117,64 @@ def test_crash_before_the_generation_stamp_still_refreshes_the_lexical_cache(
     service.index()
     (src / "b.txt").write_text("A new file about lighthouses. It has two sentences.")
 
-    def crash(self, ids):
-        raise KeyboardInterrupt("killed before the stamp")
+    def crash(self, *args, **kwargs):
+        raise KeyboardInterrupt("killed before the log entry")
 
-    monkeypatch.setattr(Store, "bump_generation", crash)
+    monkeypatch.setattr(Store, "log_change", crash)
     with pytest.raises(KeyboardInterrupt):
         service.index()
     monkeypatch.undo()
     report = service.index()
     assert report.chunks.embedded == 0  # nothing left to embed...
     ids = {c.id for c in service.store.iter_chunks()}
-    cached = LexicalIndex.load(lexical_dir(Path(service.store_dir)))
-    assert cached is not None and set(cached.ids) == ids  # ...but the cache has the new set
+    assert open_lexical(Path(service.store_dir)).chunk_ids() == ids  # ...but it is indexed
     assert any(c.source == "b.txt" for c, _ in service.engine.bm25("lighthouses", 3))
+
+
+def test_an_edit_reads_and_rewrites_only_the_edited_file(
+    tmp_path, fake_embeddings, make_service, monkeypatch
+):
+    # The cost of a small change must not grow with the store: no full read of the chunks'
+    # metadata, no rebuild of the keyword index, only the edited source re-read.
+    from index.lexical import open_lexical
+    from index.store import Store
+
+    src = tmp_path / "docs"
+    src.mkdir()
+    for i in range(6):
+        (src / f"f{i}.txt").write_text(_long_text(4 + i))
+    service = make_service(src, fake_embeddings)
+    service.index()
+    service.engine.bm25("topic", 3)  # the reader's keyword index is now current
+
+    read: list[object] = []
+    for name in ("chunk_metadata", "iter_chunks"):
+        original = getattr(Store, name)
+
+        def spy(self, *args, _name=name, _original=original, **kwargs):
+            read.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Store, name, spy)
+    applied: list[list[str]] = []
+    original_of_sources = Store.chunks_of_sources
+
+    def of_sources(self, sources):
+        applied.append(sorted(sources))
+        return original_of_sources(self, sources)
+
+    monkeypatch.setattr(Store, "chunks_of_sources", of_sources)
+    (src / "f2.txt").write_text(_long_text(5) + " A sentence about zeppelins was added.")
+    (src / "f4.txt").unlink()
+    report = service.index()
+    assert report.files.changed == 1 and report.files.removed == 1
+    assert read == []  # neither the indexer nor the keyword index read every chunk
+    assert applied == [["f2.txt", "f4.txt"]]  # only the changed files are re-read
+    hits = service.engine.bm25("zeppelins", 3)
+    assert [c.source for c, _ in hits][:1] == ["f2.txt"]
+    ids = {c.id for c in service.store.iter_chunks()}
+    assert open_lexical(Path(service.store_dir)).chunk_ids() == ids
+    assert not any(c.source == "f4.txt" for c, _ in service.engine.bm25("topic", 50))
 
 
 def test_progress_reports_files_chunks_rate_and_eta(tmp_path, fake_embeddings, make_service):

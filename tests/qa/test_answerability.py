@@ -11,7 +11,7 @@ import pytest
 
 from core.errors import ConfigError
 from core.types import Chunk, ScoredChunk
-from index.lexical import LexicalIndex
+from index.lexical import MemoryLexical
 from index.text import tokenize
 from qa.answering.answerability import (
     FEATURES,
@@ -28,8 +28,8 @@ TEXT = (
 )
 
 
-def _lexical() -> LexicalIndex:
-    return LexicalIndex.build(
+def _lexical() -> MemoryLexical:
+    return MemoryLexical.build(
         [("c1", TEXT), ("c2", "Warsaw hosts a festival on the Vistula every June.")], "g1"
     )
 
