@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import socket
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from index.loaders import (
     relative_name,
 )
 from index.lock import IndexLease, IndexLock, NoLease, lock_path
+from index.manifest import Manifest, Seen
 from index.sentence_vectors import unit_spans
 from index.store import Generation, Store
 
@@ -102,22 +104,54 @@ def index_sources(
         files, refused = discover(sources_dir)
         for source, error in refused:
             report.errors.append(SourceFailure(source=source, error=error))
-        records = store.source_records()
         origin = sources_origin(sources_dir) if shared else None
-        present = {relative_name(p, sources_dir) for p in files} | {s for s, _ in refused}
+        names = [relative_name(p, sources_dir) for p in files]
+        present = set(names) | {s for s, _ in refused}
         # An earlier run that never finished (kill -9, power cut), or a store from before the
         # change log: this run reads every chunk's metadata once to repair what it left.
         since = store.generation_state()
-        repair = store.mark_run(lease.owner) or (bool(since.value) and not since.seq)
+        unfinished = store.run_unfinished()
+        repair = unfinished or (bool(since.value) and not since.seq)
+        marked: list[bool] = []
+
+        def mark() -> None:
+            """Note the run in the store before its first write (a run with none writes none)."""
+            if not marked:
+                store.mark_run(lease.owner)
+                marked.append(True)
+
+        manifest = Manifest(store_dir)
+        seen = None if repair else manifest.load(since.value)
 
         state = Progress(files_total=len(files))
+        todo: list[tuple[Path, str]] = []
+        for path, rel in zip(files, names, strict=True):
+            entry = seen.get(rel) if seen is not None else None
+            if entry is not None and _stat_unchanged(path, entry):
+                report.files.unchanged += 1
+                state.files_read += 1
+                state.files_done += 1
+            else:
+                todo.append((path, rel))
+        if seen is None:
+            records = store.source_records()
+            # On a shared server, other instances' folders are not ours to prune.
+            theirs = {s for s, r in records.items() if (r.origin or origin) != origin}
+            listed = set(records)
+        else:
+            # The manifest lists what this folder's runs indexed: only the records of files
+            # that look changed, and of files gone, are read from the store.
+            listed, theirs = set(seen), set()
+            wanted = [r for _, r in todo] + [s for s, _ in refused] + sorted(listed - present)
+            records = store.get_source_records(wanted)
+
+        hashed: dict[str, Seen] = {}
         plans: list[_Plan] = []
-        for path in files:
-            rel = relative_name(path, sources_dir)
+        for path, rel in todo:
             state.source = rel
             state.files_read += 1
             limits = (max_bytes, max_chars)
-            plan = _plan_file(path, sources_dir, records.get(rel), limits, chunking, report)
+            plan = _plan_file(path, sources_dir, records.get(rel), limits, chunking, report, hashed)
             if plan is not None:
                 if origin is not None:
                     plan.record = plan.record.model_copy(update={"origin": origin})
@@ -127,16 +161,14 @@ def index_sources(
             if progress:
                 progress(state)
 
-        # On a shared server, other instances' folders are not ours to prune.
-        theirs = {s for s, r in records.items() if (r.origin or origin) != origin}
         if repair:
             chunk_meta = store.chunk_metadata()
-            known = set(records) | {str(m["source"]) for m in chunk_meta.values()}
+            known = listed | {str(m["source"]) for m in chunk_meta.values()}
             gone = sorted(known - present - theirs)
         else:
             # Only what this run touches: the chunks of changed and removed files, and stored
             # chunks with the text of new ones (their vectors are reused).
-            gone = sorted(set(records) - present - theirs)
+            gone = sorted(listed - present - theirs)
             chunk_meta = store.chunk_metadata_where("source", {p.source for p in plans} | set(gone))
             hashes = {c.text_hash for p in plans for c in p.chunks}
             hashes -= {str(m["text_hash"]) for m in chunk_meta.values()}
@@ -161,15 +193,18 @@ def index_sources(
             group.append(plan)
             if sum(len(p.chunks) for p in group) >= batches.group_chunks:
                 lease.ensure_held()
+                mark()
                 _apply(group, run)
                 group = []
         if group:
             lease.ensure_held()
+            mark()
             _apply(group, run)
 
         # Files that are gone are dropped after the others are written: a renamed file's
         # chunks then reuse the vectors of its old name instead of being embedded again.
         if gone:
+            mark()
             ids = sorted(i for i, m in chunk_meta.items() if m["source"] in set(gone))
             store.delete_chunks(ids)
             store.delete_sentence_vectors(ids)
@@ -185,25 +220,47 @@ def index_sources(
         for failure in report.errors:
             # Old chunks of a file that now fails stay searchable; the record says what failed.
             previous = records.get(failure.source) or SourceRecord(source=failure.source)
+            if previous.status == "failed" and previous.error == failure.error:
+                continue  # already says so
+            mark()
             store.put_source(
                 previous.model_copy(update={"status": "failed", "error": failure.error})
             )
         if repair:
+            mark()
             # Sentence vectors whose chunk is gone (a crash between the two deletes) go too, and
             # keyword indexes rebuild in full: the crashed run's changes were never logged.
             store.delete_sentence_vectors(sorted(store.sentence_vector_ids() - set(chunk_meta)))
             run.generation = store.log_change((), run.generation, everything=True)
-        store.unmark_run()
+        if marked or unfinished:
+            store.unmark_run()
+        failed = [Seen(f.source, -1, -1, 0, "", PIPELINE_VERSION, ok=False) for f in report.errors]
+        written = [hashed[p.source] for p in plans if p.source in hashed]
+        unchanged = [e for rel, e in hashed.items() if rel not in {p.source for p in plans}]
+        with contextlib.suppress(OSError, sqlite3.Error):  # a cache: the next run reads all
+            manifest.save(
+                run.generation.value,
+                [*unchanged, *written, *failed],
+                gone,
+                replace=seen is None,
+            )
         with contextlib.suppress(StoreError):  # readers sync it themselves at their next question
             lexical = open_lexical(store_dir)
             try:
                 lexical.sync(store, run.generation)
             finally:
                 lexical.close()
-        report.store.sources = sum(1 for r in store.source_records().values() if r.chunks)
+        report.store.sources = store.source_count()
         report.store.chunks = store.count()
         report.seconds = round(time.monotonic() - started, 3)
         return report
+
+
+def _stat_unchanged(path: Path, entry: Seen) -> bool:
+    try:
+        return entry.unchanged(path.stat(), PIPELINE_VERSION)
+    except OSError:
+        return False  # gone or unreadable since listed: read it to report why
 
 
 def _plan_file(
@@ -213,12 +270,20 @@ def _plan_file(
     limits: tuple[int, int],
     chunking: ChunkingSettings | None,
     report: IndexReport,
+    hashed: dict[str, Seen],
 ) -> _Plan | None:
+    """Read and hash one file: None when unchanged or failed, else what to write for it.
+
+    What was read is noted in ``hashed`` (size and time before reading), for the manifest.
+    """
     rel = relative_name(path, root)
     try:
         max_bytes, max_chars = limits
+        seen_ns = time.time_ns()
+        st = path.stat()
         raw = read_source_bytes(path, root, max_bytes)
         digest = hashlib.sha256(raw).hexdigest()
+        seen = Seen(rel, st.st_size, st.st_mtime_ns, seen_ns, digest, PIPELINE_VERSION, ok=True)
         if (
             record
             and record.content_hash == digest
@@ -226,8 +291,12 @@ def _plan_file(
             and record.pipeline == PIPELINE_VERSION
         ):
             report.files.unchanged += 1
+            hashed[rel] = seen
             return None
         src: SourceText = load_bytes(rel, raw, max_chars)
+    except OSError as exc:  # stat of a file gone or unreadable since it was listed
+        report.errors.append(SourceFailure(source=rel, error=f"cannot read file: {exc.strerror}"))
+        return None
     except SourceError as exc:
         report.errors.append(SourceFailure(source=rel, error=exc.reason))
         return None
@@ -235,6 +304,7 @@ def _plan_file(
         reason = f"could not convert this file ({exc.__class__.__name__}: {exc})"
         report.errors.append(SourceFailure(source=rel, error=reason))
         return None
+    hashed[rel] = seen
     chunks = chunk_source(src, chunking)
     status = "changed" if record else "added"
     rec = SourceRecord(

@@ -17,6 +17,7 @@ import math
 import shutil
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -30,7 +31,7 @@ from index.text import tokenize
 # BM25's usual constants; FTS5's bm25() and the bm25s fallback both use them.
 K1, B = 1.2, 0.75
 FILE_NAME = "lexical.sqlite3"
-_SCHEMA_VERSION = "1"
+_SCHEMA_VERSION = "2"
 _READ_BATCH = 500  # sources per Chroma read while applying changes
 
 
@@ -134,7 +135,7 @@ CREATE TABLE IF NOT EXISTS chunks(
     rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, source TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
 CREATE VIRTUAL TABLE IF NOT EXISTS terms USING fts5(body, tokenize='ascii');
-CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(terms, 'row');
+CREATE TABLE IF NOT EXISTS df(term TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO state VALUES ('schema', '{_SCHEMA_VERSION}');
 """
 
@@ -215,7 +216,8 @@ class LexicalStore:
         cached = self._df.get(token)
         if cached is not None:
             return cached
-        sql = "SELECT doc FROM vocab WHERE term = ?"
+        # Our own table, kept by sync: fts5vocab would walk the term's whole posting list.
+        sql = "SELECT n FROM df WHERE term = ?"
         row = self._conn().execute(sql, (term(token),)).fetchone()
         df = 0 if row is None else int(row[0])
         with self._lock:
@@ -293,39 +295,42 @@ class LexicalStore:
             raise
 
     def _rebuild(self, conn: sqlite3.Connection, store: Store) -> None:
-        conn.execute("DELETE FROM chunks")
-        conn.execute("DELETE FROM terms")
-        self._insert(conn, ((c.id, c.source, c.embed_text()) for c in store.iter_chunks()))
+        for table in ("chunks", "terms", "df"):
+            conn.execute(f"DELETE FROM {table}")
+        df = self._insert(conn, ((c.id, c.source, c.embed_text()) for c in store.iter_chunks()))
+        conn.executemany("INSERT INTO df VALUES (?, ?)", df.items())
 
     def _apply(self, conn: sqlite3.Connection, store: Store, sources: Sequence[str]) -> None:
         """Re-read the chunks of each named source from Chroma (idempotent, whatever happened)."""
+        delta: Counter[str] = Counter()
         for i in range(0, len(sources), _READ_BATCH):
             part = list(sources[i : i + _READ_BATCH])
             marks = ",".join("?" * len(part))
             inner = f"SELECT rowid FROM chunks WHERE source IN ({marks})"
+            for (body,) in conn.execute(f"SELECT body FROM terms WHERE rowid IN ({inner})", part):
+                delta.subtract(set(str(body).split()))
             conn.execute(f"DELETE FROM terms WHERE rowid IN ({inner})", part)
             conn.execute(f"DELETE FROM chunks WHERE source IN ({marks})", part)
             chunks = store.chunks_of_sources(part)
-            self._insert(conn, ((c.id, c.source, c.embed_text()) for c in chunks))
+            delta.update(self._insert(conn, ((c.id, c.source, c.embed_text()) for c in chunks)))
+        conn.executemany(
+            "INSERT INTO df VALUES (?, ?) ON CONFLICT(term) DO UPDATE SET n = n + excluded.n",
+            [(t, n) for t, n in delta.items() if n],
+        )
+        conn.execute("DELETE FROM df WHERE n <= 0")
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, rows: Iterator[tuple[str, str, str]]) -> None:
-        batch: list[tuple[str, str, str]] = []
-
-        def flush() -> None:
-            for chunk_id, source, text in batch:
-                cur = conn.execute(
-                    "INSERT INTO chunks(id, source) VALUES (?, ?)", (chunk_id, source)
-                )
-                body = " ".join(term(t) for t in tokenize(text))
-                conn.execute("INSERT INTO terms(rowid, body) VALUES (?, ?)", (cur.lastrowid, body))
-            batch.clear()
-
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= 1000:
-                flush()
-        flush()
+    def _insert(conn: sqlite3.Connection, rows: Iterator[tuple[str, str, str]]) -> Counter[str]:
+        """Index ``(chunk_id, source, text)`` rows; return in how many of them each term is."""
+        df: Counter[str] = Counter()
+        for chunk_id, source, text in rows:
+            cur = conn.execute("INSERT INTO chunks(id, source) VALUES (?, ?)", (chunk_id, source))
+            terms = [term(t) for t in tokenize(text)]
+            df.update(set(terms))
+            conn.execute(
+                "INSERT INTO terms(rowid, body) VALUES (?, ?)", (cur.lastrowid, " ".join(terms))
+            )
+        return df
 
     def close(self) -> None:
         """Close this thread's connection."""

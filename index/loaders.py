@@ -27,6 +27,10 @@ MAX_TEXT_CHARS = 10_000_000  # the default of QA_MAX_TEXT_MB
 
 def relative_name(path: Path, root: Path) -> str:
     """Return the source name of ``path``: relative to ``root``, with '/' separators."""
+    # A string prefix first: called for every file of every run, and pathlib is slow at it.
+    full, base = path.as_posix(), root.as_posix().rstrip("/")
+    if full.startswith(base + "/") and "/../" not in full and "/./" not in full:
+        return full[len(base) + 1 :]
     return path.relative_to(root).as_posix()
 
 
@@ -42,44 +46,49 @@ def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     root_resolved = root.resolve()
     files: list[Path] = []
     refused: list[tuple[str, str]] = []
+    supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
 
-    def unreadable(exc: OSError) -> None:
-        where = Path(exc.filename) if exc.filename else root
-        rel = relative_name(where, root) if where != root else "."
-        refused.append((rel, f"folder cannot be read ({exc.strerror}); its files are not indexed"))
-
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable):
-        visible = sorted(d for d in dirnames if not d.startswith("."))
-        dirnames[:] = []
-        for name in visible:
-            path = Path(dirpath) / name
+    # os.scandir, not os.walk + pathlib: every run lists every file, and a directory entry
+    # knows whether it is a link without another system call.
+    def walk(folder: Path) -> None:
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            rel = relative_name(folder, root) if folder != root else "."
+            why = exc.strerror or str(exc)
+            refused.append((rel, f"folder cannot be read ({why}); its files are not indexed"))
+            return
+        folders: list[Path] = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = folder / entry.name
             try:
-                linked = path.is_symlink()
+                linked = entry.is_symlink()
+                is_dir = not linked and entry.is_dir(follow_symlinks=False)
+                if linked:
+                    is_dir = path.is_dir()
             except OSError as exc:  # listed but not enterable (no execute permission)
                 refused.append((relative_name(path, root), f"cannot be read ({exc.strerror})"))
                 continue
-            if not linked:
-                dirnames.append(name)
-                continue
-            # Folder links are not followed: outside ones would index files from elsewhere,
-            # inside ones (even to ".") would index the same files twice or loop.
-            try:
-                inside = path.resolve().is_relative_to(root_resolved)
-            except (OSError, RuntimeError):
-                inside = False
-            why = "inside the sources folder" if inside else "leading outside the sources folder"
-            refused.append((relative_name(path, root), f"folder symlink {why}; not followed"))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            path = Path(dirpath) / name
-            rel = relative_name(path, root)
-            try:
-                linked = path.is_symlink()
-            except OSError as exc:  # in a folder that can be listed but not entered
-                refused.append((rel, f"cannot be read ({exc.strerror}); not indexed"))
+            if is_dir:
+                if not linked:
+                    folders.append(path)
+                    continue
+                # Folder links are not followed: outside ones would index files from elsewhere,
+                # inside ones (even to ".") would index the same files twice or loop.
+                try:
+                    inside = path.resolve().is_relative_to(root_resolved)
+                except (OSError, RuntimeError):
+                    inside = False
+                why = (
+                    "inside the sources folder" if inside else "leading outside the sources folder"
+                )
+                refused.append((relative_name(path, root), f"folder symlink {why}; not followed"))
                 continue
             if linked:
+                rel = relative_name(path, root)
                 try:
                     target = path.resolve()
                 except (OSError, RuntimeError):  # a symlink loop
@@ -88,11 +97,15 @@ def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
                 if not target.is_relative_to(root_resolved):
                     refused.append((rel, "symlink leads outside the sources folder; not indexed"))
                     continue
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+            if os.path.splitext(entry.name)[1].lower() not in SUPPORTED_SUFFIXES:
+                rel = relative_name(path, root)
                 refused.append((rel, f"unsupported file type; supported: {supported}"))
                 continue
             files.append(path)
+        for sub in folders:
+            walk(sub)
+
+    walk(root)  # a folder's files by name, then its subfolders'
     return files, refused
 
 

@@ -298,6 +298,22 @@ class Store:
                 out[record.source] = record
         return out
 
+    def get_source_records(self, sources: Sequence[str]) -> dict[str, SourceRecord]:
+        """The records of ``sources`` that exist, by source name."""
+        out: dict[str, SourceRecord] = {}
+        ids = [_source_id(s) for s in sources]
+        for i in range(0, len(ids), self.batch):
+            got = self.sources.get(ids=ids[i : i + self.batch], include=["metadatas"])
+            for meta in got["metadatas"]:
+                if meta:
+                    record = SourceRecord.model_validate(meta)
+                    out[record.source] = record
+        return out
+
+    def source_count(self) -> int:
+        """Source records in the store (indexed files and files that failed)."""
+        return int(self.sources.count())
+
     def put_source(self, record: SourceRecord) -> None:
         """Write a source record; written last, so a crash before it means 'redo this file'."""
         self.put_sources([record])
@@ -410,16 +426,17 @@ class Store:
             previous = str(entry["value"])
         return sorted(changed) if previous == target.value else None
 
-    def mark_run(self, owner: str) -> bool:
-        """Note that an index run started; True when an earlier run never finished (a crash)."""
-        got = self.meta.get(ids=[_RUN_ID], include=["metadatas"])
-        unfinished = bool(got["ids"])
+    def run_unfinished(self) -> bool:
+        """True when an index run wrote to the store and never finished (a crash)."""
+        return bool(self.meta.get(ids=[_RUN_ID], include=[])["ids"])
+
+    def mark_run(self, owner: str) -> None:
+        """Note that an index run is writing (cleared by :meth:`unmark_run` when it ends)."""
         self.meta.upsert(
             ids=[_RUN_ID],
             embeddings=[[_unit_hash(_RUN_ID)]],
             metadatas=[{"owner": owner, "started": time.time()}],
         )
-        return unfinished
 
     def unmark_run(self) -> None:
         """Note that the index run finished."""

@@ -109,6 +109,11 @@ def test_sync_applies_only_the_logged_sources(store: Store, tmp_path: Path) -> N
     assert lexical.search("herring", 3) == [] and lexical.search("xenon", 3) == []
     assert lexical.chunk_ids() == {c.id for c in _chunks("a.txt", TEXTS["a.txt"]) + zeppelin}
     assert len(lexical) == 3
+    # Frequencies follow the deltas exactly: as a fresh index of what is left.
+    left = _chunks("a.txt", TEXTS["a.txt"]) + zeppelin
+    memory = MemoryLexical.build(((c.id, c.embed_text()) for c in left), "g")
+    for token in ("lighthous", "xenon", "herring", "zeppelin", "max_page_count", "storm"):
+        assert lexical.document_frequency(token) == memory.document_frequency(token), token
 
 
 def test_a_log_that_cannot_tell_means_a_full_rebuild(store: Store, tmp_path: Path) -> None:
