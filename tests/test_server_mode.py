@@ -173,10 +173,16 @@ def test_reindex_from_one_instance_is_seen_by_the_other(
     reads: list[tuple[str, list[str]]] = []
     reader_store = reader.engine.store
     real_of_sources, real_iter = reader_store.chunks_of_sources, reader_store.iter_chunks
-    reader_store.chunks_of_sources = lambda s: (
-        reads.append(("sources", sorted(s))) or real_of_sources(s)
-    )  # type: ignore[method-assign]  # noqa: E501
-    reader_store.iter_chunks = lambda: reads.append(("all", [])) or real_iter()  # type: ignore[method-assign]
+    def of_sources(sources):  # type: ignore[no-untyped-def]
+        reads.append(("sources", sorted(sources)))
+        return real_of_sources(sources)
+
+    def every_chunk():  # type: ignore[no-untyped-def]
+        reads.append(("all", []))
+        return real_iter()
+
+    reader_store.chunks_of_sources = of_sources  # type: ignore[method-assign]
+    reader_store.iter_chunks = every_chunk  # type: ignore[method-assign]
 
     # Same QAService object as before the re-index: no reopen, the server is the truth.
     # The fake embedding maps equal texts to equal vectors: the new chunk must come out on top.
