@@ -356,9 +356,14 @@ def _apply(group: list[_Plan], run: _Run) -> None:
             if old in reusable_sv:
                 sentence_blobs[c.text_hash] = reusable_sv[old]
     to_embed = list({c.text_hash: c for c in fresh if c.text_hash not in vectors}.items())
-    # Longest first, as sentence-transformers orders one call: batches of similar lengths
-    # waste little on padding, even though the group is embedded in several calls.
-    to_embed.sort(key=lambda item: -len(item[1].text))
+    # Longest first (in the model's tokens when it can count them), as sentence-transformers
+    # orders one call: batches of similar lengths waste little on padding, even though the
+    # group is embedded in several calls.
+    count = getattr(embeddings, "token_lengths", None)
+    texts = [chunk.embed_text() for _h, chunk in to_embed]
+    lengths = count(texts) if count is not None else [len(t) for t in texts]
+    order = sorted(range(len(to_embed)), key=lambda i: -lengths[i])
+    to_embed = [to_embed[i] for i in order]
     step = run.batches.embed_batch
     for i in range(0, len(to_embed), step):
         part = to_embed[i : i + step]

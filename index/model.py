@@ -137,6 +137,10 @@ class OnnxEncoder:
             str(model_file), options, providers=["CPUExecutionProvider"]
         )
 
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens each text becomes (after truncation): what a batch's padding depends on."""
+        return [sum(e.attention_mask) for e in self.tokenizer.encode_batch(texts)]
+
     def run(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[list[tuple[int, int]]]]:
         """One batch: token embeddings, attention mask and each token's character offsets."""
         encodings = self.tokenizer.encode_batch(texts)

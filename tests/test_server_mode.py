@@ -173,6 +173,7 @@ def test_reindex_from_one_instance_is_seen_by_the_other(
     reads: list[tuple[str, list[str]]] = []
     reader_store = reader.engine.store
     real_of_sources, real_iter = reader_store.chunks_of_sources, reader_store.iter_chunks
+
     def of_sources(sources):  # type: ignore[no-untyped-def]
         reads.append(("sources", sorted(sources)))
         return real_of_sources(sources)

@@ -39,3 +39,19 @@ def test_onnx_and_pytorch_give_the_same_vectors(real_embeddings: LocalEmbeddings
 def test_unknown_backend_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="QA_EMBEDDING_BACKEND"):
         LocalEmbeddings(backend="tensorflow")
+
+
+def test_batches_are_sorted_by_tokens_and_vectors_do_not_depend_on_them(
+    real_embeddings: LocalEmbeddings,
+) -> None:
+    # Code packs more tokens into fewer characters than prose: by tokens it is the longer one.
+    code = "x[0][1]=f(a,b);y=g(c,d);" * 8
+    prose = "The harbour of the town was busy every morning of the year. " * 4
+    assert len(code) < len(prose)
+    many = [prose, code] * 20  # more than one batch, so the order is worked out
+    lengths = real_embeddings.token_lengths(many)
+    assert lengths[1] > lengths[0]
+    together = np.array(real_embeddings.embed_documents(many))
+    alone = np.array([real_embeddings.embed_query(t) for t in (prose, code)])
+    assert np.allclose(together[0::2], alone[0], atol=1e-5)
+    assert np.allclose(together[1::2], alone[1], atol=1e-5)
