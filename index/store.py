@@ -28,6 +28,7 @@ _LEASE_ID = "index_lease"
 _RUN_ID = "index_run"
 # Change-log entries kept; an instance further behind rebuilds its keyword index in full.
 LOG_KEEP = 5000
+_PRUNE_EVERY = 100
 _WHERE_BATCH = 200  # values per "$in" filter
 
 
@@ -396,8 +397,9 @@ class Store:
             embeddings=[[_unit_hash(_log_id(seq))], [0.0]],
             metadatas=[entry, {"value": value, "chunks": chunks, "updated_at": time.time()}],
         )
-        if seq > LOG_KEEP:
-            self.meta.delete(ids=[_log_id(seq - LOG_KEEP)])
+        if seq > LOG_KEEP and seq % _PRUNE_EVERY == 0:  # in one call, not one per entry
+            old = range(max(1, seq - LOG_KEEP - _PRUNE_EVERY + 1), seq - LOG_KEEP + 1)
+            self.meta.delete(ids=[_log_id(n) for n in old])
         return Generation(value, seq, chunks)
 
     def changes_since(self, value: str, target: Generation) -> list[str] | None:

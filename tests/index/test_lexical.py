@@ -166,3 +166,27 @@ def test_a_file_of_another_schema_is_started_afresh(tmp_path: Path, store: Store
     assert lexical.generation == "" and len(lexical) == 0
     lexical.sync(store)
     assert len(lexical) == 2 and lexical.search("lighthouse", 1)
+
+
+def test_the_log_keeps_its_last_entries_and_a_reader_behind_them_rebuilds(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.store as store_module
+
+    monkeypatch.setattr(store_module, "LOG_KEEP", 4)
+    monkeypatch.setattr(store_module, "_PRUNE_EVERY", 2)
+    _write(store, "a.txt", TEXTS["a.txt"])
+    behind = store.generation_state()
+    for i in range(7):
+        _write(store, "b.txt", [f"Version {i} of the zeppelin file."])
+    now = store.generation_state()
+    assert now.seq == 8
+    kept = store.meta.get(ids=[f"log:{n}" for n in range(1, 9)], include=[])["ids"]
+    assert kept == [f"log:{n}" for n in range(5, 9)]  # the last LOG_KEEP entries
+    assert store.changes_since(behind.value, now) is None  # its entries are gone
+    assert store.changes_since(store.meta.get(ids=["log:5"])["metadatas"][0]["value"], now) == [
+        "b.txt"
+    ]
+    lexical = open_lexical(tmp_path / "store")  # a fresh reader: a full build
+    lexical.sync(store)
+    assert len(lexical) == 3 and lexical.search("zeppelin version 6", 1)
