@@ -1,10 +1,10 @@
-"""BM25 over the same chunks as Chroma: an on-disk SQLite FTS5 index updated from the change log.
+"""BM25 over the same chunks as Chroma: a tantivy index on disk, updated from the change log.
 
-The store-wide index (:class:`LexicalStore`) lives beside the store in ``lexical.sqlite3`` and is
-only a cache of Chroma: it records the generation it reflects, and :meth:`LexicalStore.sync`
-brings it to the store's generation by re-reading only the sources the change log names since
-then (``Store.changes_since``), in one SQLite transaction. A missing, torn or foreign file, or a
-log that no longer reaches back far enough, is rebuilt from Chroma instead.
+The store-wide index (:class:`LexicalStore`) lives beside the store in ``keywords/`` and is only
+a cache of Chroma: it records the generation it reflects, and :meth:`LexicalStore.sync` brings
+it to the store's generation by re-reading only the sources the change log names since then
+(``Store.changes_since``), in one commit. A missing, damaged or foreign index, or a log that no
+longer reaches back far enough, is rebuilt from Chroma instead.
 
 Questions limited to some sources use :class:`MemoryLexical` (bm25s, built over the scope's
 chunks), so their idf is the scope's, not the store's.
@@ -15,23 +15,22 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
-import sqlite3
 import threading
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from core.errors import StoreError
+from core.types import Chunk
 from index.store import Generation, Store
 from index.text import tokenize
 
-# BM25's usual constants; FTS5's bm25() and the bm25s fallback both use them.
+# BM25's usual constants, as tantivy and bm25s use them.
 K1, B = 1.2, 0.75
-FILE_NAME = "lexical.sqlite3"
-_SCHEMA_VERSION = "2"
+FOLDER = "keywords"
 _READ_BATCH = 500  # sources per Chroma read while applying changes
 
 
@@ -61,11 +60,11 @@ def bm25_idf(n: int, df: int) -> float:
 
 
 def term(token: str) -> str:
-    """The FTS5 term of a token: itself when plain ASCII letters and digits, else hex-encoded.
+    """The indexed term of a token: itself when plain ASCII letters and digits, else hex-encoded.
 
-    FTS5's ``ascii`` tokenizer then splits exactly at the spaces between terms, whatever
-    characters a token holds (no Unicode folding or splitting at ``_`` behind our back). Plain
-    tokens never start with ``x``, so an encoded term cannot collide with one.
+    The index then splits exactly at the spaces between terms, whatever characters a token holds
+    (no Unicode folding or splitting at ``_`` behind our back), and no term can mean anything
+    to a query parser. Plain tokens never start with ``x``, so an encoded one cannot collide.
     """
     if token.isascii() and token.isalnum() and not token.startswith("x"):
         return token
@@ -129,97 +128,91 @@ class MemoryLexical:
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS chunks(
-    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, source TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
-CREATE VIRTUAL TABLE IF NOT EXISTS terms USING fts5(body, tokenize='ascii');
-CREATE TABLE IF NOT EXISTS df(term TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-INSERT OR IGNORE INTO state VALUES ('schema', '{_SCHEMA_VERSION}');
-"""
+_STATE_ID = "\x00generation"  # the one document holding the generation the index is at
+
+
+def _schema() -> Any:
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("source", tokenizer_name="raw", index_option="basic")
+    # Terms arrive as ``term()`` made them: split at spaces only, counted per chunk for BM25.
+    builder.add_text_field("body", tokenizer_name="whitespace", index_option="freq")
+    builder.add_text_field("generation", stored=True, tokenizer_name="raw", index_option="basic")
+    return builder.build()
 
 
 class LexicalStore:
-    """The store-wide keyword index: SQLite FTS5 on disk, kept in step with Chroma's chunks.
+    """The store-wide keyword index: a tantivy index on disk, kept in step with Chroma's chunks.
 
-    Readers query through one connection per thread (WAL: they never wait for a writer);
-    :meth:`sync` writes in one ``BEGIN IMMEDIATE`` transaction, so two processes syncing at
-    once apply each change once and a kill leaves the previous state.
+    Chosen over SQLite FTS5 and bm25s by ``bench/lexical_backends.py``: at 100k chunks a query
+    takes about 1 ms (block-max WAND) against 110 ms for FTS5, a change costs its own chunks
+    (bm25s rebuilds everything), and SciFact nDCG@10 is within 0.003 of bm25s.
+
+    The generation the index reflects is a document committed with the changes, so a commit
+    is all or nothing: a kill before it leaves the previous state (tantivy writes segments,
+    then swaps ``meta.json``). One writer at a time across processes (tantivy's lock file);
+    readers never wait and see a commit after :meth:`sync` reloads.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
         self._lock = threading.Lock()
         self._df: dict[str, int] = {}
         self._size: int | None = None
         self.generation = ""
+        self._index: Any = None
         self._open()
 
-    # connections -------------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "path", None) != self.path:
-            conn = self._connect()
-            self._local.conn, self._local.path = conn, self.path
-        return conn
-
     def _open(self) -> None:
-        """Open (creating) the file; a torn or foreign one is moved aside and started afresh."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (creating) the index; a damaged or foreign folder is removed and started afresh."""
+        import tantivy
+
         try:
-            conn = self._conn()
-            conn.executescript(_SCHEMA)
-            schema = self._state(conn, "schema")
-            if schema != _SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(f"schema {schema}")
-            self.generation = self._state(conn, "generation") or ""
-        except sqlite3.OperationalError as exc:  # locked for too long, read-only, no space
+            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self._index = tantivy.Index(_schema(), path=str(self.path), reuse=True)
+            except ValueError:  # not an index of this schema (torn, or another program's)
+                shutil.rmtree(self.path, ignore_errors=True)
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._index = tantivy.Index(_schema(), path=str(self.path), reuse=True)
+        except (OSError, ValueError) as exc:
             raise StoreError(f"Cannot open the keyword index {self.path}: {exc}") from exc
-        except sqlite3.DatabaseError:  # not a database, malformed, another schema: start afresh
-            self._discard()
-            conn = self._conn()
-            conn.executescript(_SCHEMA)
-            self.generation = ""
+        self.generation = self._stored_generation()
 
-    def _discard(self) -> None:
-        with contextlib.suppress(Exception):
-            self._local.conn.close()
-        self._local.conn = None
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+    def _stored_generation(self) -> str:
+        import tantivy
 
-    @staticmethod
-    def _state(conn: sqlite3.Connection, key: str) -> str | None:
-        row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        searcher = self._index.searcher()
+        query = tantivy.Query.term_query(self._index.schema, "id", _STATE_ID)
+        hits = searcher.search(query, 1).hits
+        if not hits:
+            return ""
+        return str(searcher.doc(hits[0][1])["generation"][0])
 
     # reading -----------------------------------------------------------------------------------
     def __len__(self) -> int:
         if self._size is None:
-            self._size = int(self._conn().execute("SELECT count(*) FROM chunks").fetchone()[0])
+            size = int(self._index.searcher().num_docs)
+            self._size = max(0, size - (1 if self.generation else 0))
         return self._size
 
     def chunk_ids(self) -> set[str]:
         """Every chunk id indexed (for checks and tests)."""
-        return {str(r[0]) for r in self._conn().execute("SELECT id FROM chunks")}
+        import tantivy
+
+        searcher = self._index.searcher()
+        hits = searcher.search(tantivy.Query.all_query(), max(1, searcher.num_docs)).hits
+        ids = {str(searcher.doc(address)["id"][0]) for _score, address in hits}
+        return ids - {_STATE_ID}
 
     def document_frequency(self, token: str) -> int:
-        """Chunks containing the (stemmed) token."""
+        """Chunks containing the (stemmed) token (deleted ones count until segments merge)."""
         cached = self._df.get(token)
         if cached is not None:
             return cached
-        # Our own table, kept by sync: fts5vocab would walk the term's whole posting list.
-        sql = "SELECT n FROM df WHERE term = ?"
-        row = self._conn().execute(sql, (term(token),)).fetchone()
-        df = 0 if row is None else int(row[0])
+        df = int(self._index.searcher().doc_freq("body", term(token)))
         with self._lock:
             if len(self._df) > 100_000:
                 self._df.clear()
@@ -227,127 +220,106 @@ class LexicalStore:
         return df
 
     def idf(self, token: str) -> float:
-        """BM25-style idf (bm25s's formula, so features keep their scale)."""
+        """BM25-style idf (bm25s's and tantivy's formula)."""
         return bm25_idf(len(self), self.document_frequency(token))
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """Top ``k`` chunk ids with BM25 scores (FTS5's bm25(), sign flipped: higher is better)."""
+        """Top ``k`` chunk ids with BM25 scores (only chunks sharing a term)."""
+        import tantivy
+
         terms = sorted({term(t) for t in tokenize(query)})
         if not terms or k <= 0:
             return []
-        match = " OR ".join(f'"{t}"' for t in terms)
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT c.id, -r.score FROM (SELECT rowid, bm25(terms, ?) AS score FROM terms"
-                " WHERE terms MATCH ? ORDER BY score LIMIT ?) AS r"
-                " JOIN chunks AS c ON c.rowid = r.rowid ORDER BY r.score, c.id",
-                (1.0, match, k),
-            )
-            .fetchall()
+        schema = self._index.schema
+        should = tantivy.Occur.Should
+        parsed = tantivy.Query.boolean_query(
+            [(should, tantivy.Query.term_query(schema, "body", t, "freq")) for t in terms]
         )
-        return [(str(i), float(s)) for i, s in rows if s > 0]
+        searcher = self._index.searcher()
+        # count=False: counting every match would switch block-max WAND off.
+        hits = searcher.search(parsed, k, count=False).hits
+        out = [(str(searcher.doc(a)["id"][0]), float(s)) for s, a in hits if s > 0]
+        return sorted(out, key=lambda hit: (-hit[1], hit[0]))
 
     # writing -----------------------------------------------------------------------------------
     def sync(self, store: Store, target: Generation | None = None) -> None:
         """Bring the index to the store's generation: apply the logged changes, or rebuild.
 
         Raises:
-            StoreError: the lexical file cannot be written (the caller may answer without it).
+            StoreError: the index cannot be written (another process kept the writer lock
+                for a minute, or the disk refused).
 
         """
         target = target or store.generation_state()
         if target.value == self.generation:
             return
+        writer = self._writer()
         try:
-            self._sync(store, target)
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"Cannot update the keyword index {self.path}: {exc}") from exc
-        except sqlite3.DatabaseError:
-            # A damaged file (the disk, another program): rebuilt from Chroma, the truth.
-            self._discard()
-            self._open()
-            self._sync(store, target)
+            # Another process may have synced while this one waited for the writer lock.
+            self._index.reload()
+            current = self._stored_generation()
+            if current != target.value:
+                changes = store.changes_since(current, target) if current else None
+                if changes is None:
+                    writer.delete_all_documents()
+                    self._add(writer, store.iter_chunks())
+                else:
+                    for i in range(0, len(changes), _READ_BATCH):
+                        part = list(changes[i : i + _READ_BATCH])
+                        for source in part:
+                            writer.delete_documents_by_term("source", source)
+                        self._add(writer, store.chunks_of_sources(part))
+                self._set_generation(writer, target.value)
+                writer.commit()
+            writer.wait_merging_threads()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.rollback()
+            raise
+        self._index.reload()
         self.generation = target.value
         with self._lock:
             self._df.clear()
             self._size = None
 
-    def _sync(self, store: Store, target: Generation) -> None:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Another process may have synced while this one waited for the write lock.
-            current = self._state(conn, "generation") or ""
-            if current != target.value:
-                changes = store.changes_since(current, target) if current else None
-                if changes is None:
-                    self._rebuild(conn, store)
-                else:
-                    self._apply(conn, store, changes)
-                conn.execute(
-                    "INSERT OR REPLACE INTO state VALUES ('generation', ?)", (target.value,)
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-
-    def _rebuild(self, conn: sqlite3.Connection, store: Store) -> None:
-        for table in ("chunks", "terms", "df"):
-            conn.execute(f"DELETE FROM {table}")
-        df = self._insert(conn, ((c.id, c.source, c.embed_text()) for c in store.iter_chunks()))
-        conn.executemany("INSERT INTO df VALUES (?, ?)", df.items())
-
-    def _apply(self, conn: sqlite3.Connection, store: Store, sources: Sequence[str]) -> None:
-        """Re-read the chunks of each named source from Chroma (idempotent, whatever happened)."""
-        delta: Counter[str] = Counter()
-        for i in range(0, len(sources), _READ_BATCH):
-            part = list(sources[i : i + _READ_BATCH])
-            marks = ",".join("?" * len(part))
-            inner = f"SELECT rowid FROM chunks WHERE source IN ({marks})"
-            for (body,) in conn.execute(f"SELECT body FROM terms WHERE rowid IN ({inner})", part):
-                delta.subtract(set(str(body).split()))
-            conn.execute(f"DELETE FROM terms WHERE rowid IN ({inner})", part)
-            conn.execute(f"DELETE FROM chunks WHERE source IN ({marks})", part)
-            chunks = store.chunks_of_sources(part)
-            delta.update(self._insert(conn, ((c.id, c.source, c.embed_text()) for c in chunks)))
-        conn.executemany(
-            "INSERT INTO df VALUES (?, ?) ON CONFLICT(term) DO UPDATE SET n = n + excluded.n",
-            [(t, n) for t, n in delta.items() if n],
-        )
-        conn.execute("DELETE FROM df WHERE n <= 0")
+    def _writer(self) -> Any:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return self._index.writer(heap_size=50_000_000, num_threads=1)
+            except ValueError as exc:  # another process's writer holds the lock
+                if time.monotonic() > deadline:
+                    raise StoreError(f"Cannot update the keyword index {self.path}: {exc}") from exc
+                time.sleep(0.05)
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, rows: Iterator[tuple[str, str, str]]) -> Counter[str]:
-        """Index ``(chunk_id, source, text)`` rows; return in how many of them each term is."""
-        df: Counter[str] = Counter()
-        for chunk_id, source, text in rows:
-            cur = conn.execute("INSERT INTO chunks(id, source) VALUES (?, ?)", (chunk_id, source))
-            terms = [term(t) for t in tokenize(text)]
-            df.update(set(terms))
-            conn.execute(
-                "INSERT INTO terms(rowid, body) VALUES (?, ?)", (cur.lastrowid, " ".join(terms))
-            )
-        return df
+    def _add(writer: Any, chunks: Iterable[Chunk]) -> None:
+        import tantivy
+
+        for c in chunks:
+            body = " ".join(term(t) for t in tokenize(c.embed_text()))
+            writer.add_document(tantivy.Document(id=c.id, source=c.source, body=body))
+
+    @staticmethod
+    def _set_generation(writer: Any, value: str) -> None:
+        import tantivy
+
+        writer.delete_documents_by_term("id", _STATE_ID)
+        writer.add_document(tantivy.Document(id=_STATE_ID, generation=value))
 
     def close(self) -> None:
-        """Close this thread's connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Let go of the index (its files stay)."""
+        self._index = None
 
 
 def lexical_path(store_dir: Path) -> Path:
     """Where the keyword index of a store lives."""
-    return store_dir / FILE_NAME
+    return store_dir / FOLDER
 
 
 def open_lexical(store_dir: Path) -> LexicalStore:
-    """The store's keyword index (created empty when absent); the old bm25s cache is removed."""
-    legacy = store_dir / "lexical"
+    """The store's keyword index (created empty when absent); older caches are removed."""
+    legacy = store_dir / "lexical"  # the bm25s cache of earlier versions, rebuilt in full
     if legacy.is_dir():
         shutil.rmtree(legacy, ignore_errors=True)
     return LexicalStore(lexical_path(store_dir))

@@ -174,16 +174,15 @@ def _assert_converged(sources: Path, store: Path, tmp_path: Path) -> None:
     for source, *_ in got.values():
         per_source[source] = per_source.get(source, 0) + 1
     assert {s: r.chunks for s, r in records.items()} == per_source
-    # The keyword index on disk is at the store's generation and holds exactly these chunks,
-    # scoring them as a fresh one does.
+    # The keyword index on disk is at the store's generation and holds exactly these chunks:
+    # every query finds the chunks a fresh index finds. (Scores may differ a little: deleted
+    # chunks count in frequencies until their segments merge.)
     lexical, fresh_lexical = open_lexical(store), open_lexical(fresh_service.store_dir)
     assert lexical.generation == recovered.store.generation()
     assert lexical.chunk_ids() == set(want)
     for query in ("lighthouse storms keepers", "cod herring merchants port 3", "version 2"):
-        got_hits, want_hits = lexical.search(query, 30), fresh_lexical.search(query, 30)
-        assert [s for _, s in got_hits] == pytest.approx([s for _, s in want_hits])
-        cut = want_hits[-1][1] + 1e-6  # ties at the cut may fill the last places either way
-        assert [i for i, s in got_hits if s > cut] == [i for i, s in want_hits if s > cut]
+        got_hits, want_hits = lexical.search(query, 10_000), fresh_lexical.search(query, 10_000)
+        assert {i for i, _ in got_hits} == {i for i, _ in want_hits}
     # It answers, and a further run has nothing to do.
     answer = recovered.ask("Which fishermen traded cod and herring with merchants of port 3?")
     assert answer.citations or answer.related
@@ -297,10 +296,8 @@ def test_a_damaged_keyword_index_is_rebuilt_from_the_store(tmp_path):
     sources, store = tmp_path / "sources", tmp_path / "store"
     _write_corpus(sources, 6)
     assert _run_index(sources, store).returncode == 0
-    path = lexical_path(store)
-    for suffix in ("-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    path.write_bytes(b"SQLite format 3\x00" + os.urandom(4096))  # a torn file
+    meta = lexical_path(store) / "meta.json"
+    meta.write_bytes(meta.read_bytes()[:40])  # a torn index
     service = _service(sources, store)
     hits = service.engine.search("lighthouse storms keepers", 5, "bm25")
     assert hits and all("lighthouse" in h.chunk.text for h in hits)

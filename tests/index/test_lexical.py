@@ -1,8 +1,7 @@
-"""The keyword index: FTS5 on disk kept in step with Chroma by the change log."""
+"""The keyword index: tantivy on disk, kept in step with Chroma by the change log."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -109,11 +108,13 @@ def test_sync_applies_only_the_logged_sources(store: Store, tmp_path: Path) -> N
     assert lexical.search("herring", 3) == [] and lexical.search("xenon", 3) == []
     assert lexical.chunk_ids() == {c.id for c in _chunks("a.txt", TEXTS["a.txt"]) + zeppelin}
     assert len(lexical) == 3
-    # Frequencies follow the deltas exactly: as a fresh index of what is left.
+    # Frequencies follow the change: new terms counted at once; a deleted chunk may still count
+    # until its segment is merged (as in Lucene), never less than what is left.
     left = _chunks("a.txt", TEXTS["a.txt"]) + zeppelin
     memory = MemoryLexical.build(((c.id, c.embed_text()) for c in left), "g")
-    for token in ("lighthous", "xenon", "herring", "zeppelin", "max_page_count", "storm"):
-        assert lexical.document_frequency(token) == memory.document_frequency(token), token
+    assert lexical.document_frequency("zeppelin") == 1
+    for token in ("lighthous", "xenon", "herring", "max_page_count", "storm"):
+        assert lexical.document_frequency(token) >= memory.document_frequency(token), token
 
 
 def test_a_log_that_cannot_tell_means_a_full_rebuild(store: Store, tmp_path: Path) -> None:
@@ -132,13 +133,13 @@ def test_a_log_that_cannot_tell_means_a_full_rebuild(store: Store, tmp_path: Pat
     assert LOG_KEEP >= 1000
 
 
-def test_a_writer_and_a_second_reader_share_the_file(store: Store, tmp_path: Path) -> None:
+def test_a_writer_and_a_second_reader_share_the_index(store: Store, tmp_path: Path) -> None:
     for source, texts in TEXTS.items():
         _write(store, source, texts)
-    path = tmp_path / "store" / "lexical.sqlite3"
+    path = tmp_path / "store" / "keywords"
     first, second = LexicalStore(path), LexicalStore(path)
     first.sync(store)
-    # The second finds the file already current: it applies nothing, reads nothing.
+    # The second finds the index already current: it applies nothing, reads nothing.
     store.iter_chunks = lambda: pytest.fail("a full read")  # type: ignore[method-assign]
     store.chunks_of_sources = lambda s: pytest.fail("a re-read")  # type: ignore[method-assign]
     second.sync(store)
@@ -146,22 +147,21 @@ def test_a_writer_and_a_second_reader_share_the_file(store: Store, tmp_path: Pat
     assert second.search("herring cod", 2) == first.search("herring cod", 2)
 
 
-def test_an_unwritable_index_is_a_clear_store_error(tmp_path: Path) -> None:
+def test_an_unusable_index_folder_is_a_clear_store_error(tmp_path: Path) -> None:
     folder = tmp_path / "store"
     folder.mkdir()
-    (folder / "lexical.sqlite3").mkdir()  # not a file: SQLite cannot open it
+    (folder / "keywords").write_text("a file where the index folder goes")
     from core.errors import StoreError
 
     with pytest.raises(StoreError, match="keyword index"):
         open_lexical(folder)
 
 
-def test_a_file_of_another_schema_is_started_afresh(tmp_path: Path, store: Store) -> None:
+def test_a_damaged_index_is_started_afresh(tmp_path: Path, store: Store) -> None:
     _write(store, "a.txt", TEXTS["a.txt"])
-    path = tmp_path / "store" / "lexical.sqlite3"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE state(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.execute("INSERT INTO state VALUES ('schema', '0')")
+    lexical = open_lexical(tmp_path / "store")
+    lexical.sync(store)
+    (tmp_path / "store" / "keywords" / "meta.json").write_text("{not json")
     lexical = open_lexical(tmp_path / "store")
     assert lexical.generation == "" and len(lexical) == 0
     lexical.sync(store)
