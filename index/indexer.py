@@ -244,16 +244,25 @@ def index_sources(
                 gone,
                 replace=seen is None,
             )
-        with contextlib.suppress(StoreError):  # readers sync it themselves at their next question
-            lexical = open_lexical(store_dir)
-            try:
-                lexical.sync(store, run.generation)
-            finally:
-                lexical.close()
+        # Also when this run changed nothing: an earlier one may have died before its update.
+        _sync_keywords(store, store_dir, run.generation)
         report.store.sources = store.source_count()
         report.store.chunks = store.count()
         report.seconds = round(time.monotonic() - started, 3)
         return report
+
+
+def _sync_keywords(store: Store, store_dir: Path, generation: Generation) -> None:
+    """Apply the run's changes to the keyword index now, so the next answer is as quick as any.
+
+    Readers sync it themselves at their next question, so a failure here costs nothing else.
+    """
+    with contextlib.suppress(StoreError):
+        lexical = open_lexical(store_dir)
+        try:
+            lexical.sync(store, generation)
+        finally:
+            lexical.close()
 
 
 def _stat_unchanged(path: Path, entry: Seen) -> bool:
