@@ -205,7 +205,8 @@ def index_sources(
         # chunks then reuse the vectors of its old name instead of being embedded again.
         if gone:
             mark()
-            ids = sorted(i for i, m in chunk_meta.items() if m["source"] in set(gone))
+            dropped = set(gone)
+            ids = sorted(i for i, m in chunk_meta.items() if m["source"] in dropped)
             store.delete_chunks(ids)
             store.delete_sentence_vectors(ids)
             run.generation = store.log_change(gone, run.generation)
@@ -234,15 +235,11 @@ def index_sources(
             run.generation = store.log_change((), run.generation, everything=True)
         if marked or unfinished:
             store.unmark_run()
+        # Every file read this run (unchanged or written) and every failure, for the next run.
         failed = [Seen(f.source, -1, -1, 0, "", PIPELINE_VERSION, ok=False) for f in report.errors]
-        written = [hashed[p.source] for p in plans if p.source in hashed]
-        unchanged = [e for rel, e in hashed.items() if rel not in {p.source for p in plans}]
         with contextlib.suppress(OSError, sqlite3.Error):  # a cache: the next run reads all
             manifest.save(
-                run.generation.value,
-                [*unchanged, *written, *failed],
-                gone,
-                replace=seen is None,
+                run.generation.value, [*hashed.values(), *failed], gone, replace=seen is None
             )
         # Also when this run changed nothing: an earlier one may have died before its update.
         _sync_keywords(store, store_dir, run.generation)

@@ -253,6 +253,18 @@ class LexicalStore:
         target = target or store.generation_state()
         if target.value == self.generation:
             return
+        # Another instance on this folder (the indexer, `qa index`) may have synced it already:
+        # then there is nothing to write, and no writer (lock, memory) to take.
+        self._index.reload()
+        if self._stored_generation() != target.value:
+            self._apply(store, target)
+        self._index.reload()
+        self.generation = target.value
+        with self._lock:
+            self._df.clear()
+            self._size = None
+
+    def _apply(self, store: Store, target: Generation) -> None:
         writer = self._writer()
         try:
             # Another process may have synced while this one waited for the writer lock.
@@ -276,11 +288,6 @@ class LexicalStore:
             with contextlib.suppress(Exception):
                 writer.rollback()
             raise
-        self._index.reload()
-        self.generation = target.value
-        with self._lock:
-            self._df.clear()
-            self._size = None
 
     def _writer(self) -> Any:
         deadline = time.monotonic() + 60

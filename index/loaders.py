@@ -66,9 +66,7 @@ def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
             path = folder / entry.name
             try:
                 linked = entry.is_symlink()
-                is_dir = not linked and entry.is_dir(follow_symlinks=False)
-                if linked:
-                    is_dir = path.is_dir()
+                is_dir = path.is_dir() if linked else entry.is_dir(follow_symlinks=False)
             except OSError as exc:  # listed but not enterable (no execute permission)
                 refused.append((relative_name(path, root), f"cannot be read ({exc.strerror})"))
                 continue

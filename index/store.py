@@ -135,8 +135,7 @@ class Store:
         out: dict[str, dict[str, Any]] = {}
         names = sorted(values)
         for i in range(0, len(names), _WHERE_BATCH):
-            part = names[i : i + _WHERE_BATCH]
-            where = {key: part[0]} if len(part) == 1 else {key: {"$in": part}}
+            where = _in_filter(key, names[i : i + _WHERE_BATCH])
             got = self.chunks.get(where=where, include=["metadatas"])
             out.update(zip(got["ids"], got["metadatas"], strict=True))
         return out
@@ -146,16 +145,8 @@ class Store:
         out: list[Chunk] = []
         names = sorted(sources)
         for i in range(0, len(names), _WHERE_BATCH):
-            got = self.chunks.get(
-                where=_source_filter(names[i : i + _WHERE_BATCH]),
-                include=["documents", "metadatas"],
-            )
-            out.extend(
-                Chunk.from_record(chunk_id, d or "", m)
-                for chunk_id, d, m in zip(
-                    got["ids"], got["documents"], got["metadatas"], strict=True
-                )
-            )
+            where = _in_filter("source", names[i : i + _WHERE_BATCH])
+            out.extend(_chunks(self.chunks.get(where=where, include=["documents", "metadatas"])))
         return out
 
     def iter_chunks(self) -> Iterator[Chunk]:
@@ -168,20 +159,11 @@ class Store:
         """Chunks by id, in the order found."""
         if not ids:
             return []
-        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
-        return [
-            Chunk.from_record(i, d or "", m)
-            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        ]
+        return _chunks(self.chunks.get(ids=list(ids), include=["documents", "metadatas"]))
 
     def source_chunks(self, source: str) -> list[Chunk]:
         """Every chunk of one source, in reading order."""
-        got = self.chunks.get(where={"source": source}, include=["documents", "metadatas"])
-        chunks = [
-            Chunk.from_record(i, d or "", m)
-            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        ]
-        return sorted(chunks, key=lambda c: c.start)
+        return sorted(self.chunks_of_sources([source]), key=lambda c: c.start)
 
     def get_embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Return stored vectors by id, so unchanged text is never embedded twice."""
@@ -488,8 +470,20 @@ def _source_filter(sources: Collection[str] | None) -> dict[str, Any] | None:
     """Chroma's ``where`` for chunks of ``sources`` (None when not limited)."""
     if not sources:  # an empty scope means every source
         return None
-    names = sorted(sources)
-    return {"source": names[0]} if len(names) == 1 else {"source": {"$in": names}}
+    return _in_filter("source", sorted(sources))
+
+
+def _in_filter(key: str, values: Sequence[str]) -> dict[str, Any]:
+    """Chroma's ``where`` for ``key`` in ``values`` (Chroma wants ``$in`` for two or more)."""
+    return {key: values[0]} if len(values) == 1 else {key: {"$in": list(values)}}
+
+
+def _chunks(got: dict[str, Any]) -> list[Chunk]:
+    """The chunks of a Chroma ``get`` that included documents and metadatas."""
+    return [
+        Chunk.from_record(i, d or "", m)
+        for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+    ]
 
 
 def _log_id(seq: int) -> str:

@@ -152,7 +152,7 @@ class SearchEngine:
             if hit is not None:
                 self._scoped.move_to_end(key)
                 return hit
-        chunks = (c for source in sorted(scope) for c in self.store.source_chunks(source))
+        chunks = sorted(self.store.chunks_of_sources(scope), key=lambda c: (c.source, c.start))
         built = MemoryLexical.build(((c.id, c.embed_text()) for c in chunks), generation)
         with self._lock:
             self._scoped[key] = built
