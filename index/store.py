@@ -294,8 +294,12 @@ class Store:
         return out
 
     def source_count(self) -> int:
-        """Source records in the store (indexed files and files that failed)."""
-        return int(self.sources.count())
+        """Sources with chunks in the store (a file that now fails keeps its old ones).
+
+        Read from the records (ids only), not from every chunk's metadata.
+        """
+        got = self.sources.get(where={"chunks": {"$gt": 0}}, include=[])
+        return len(got["ids"])
 
     def put_source(self, record: SourceRecord) -> None:
         """Write a source record; written last, so a crash before it means 'redo this file'."""

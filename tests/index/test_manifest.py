@@ -62,6 +62,7 @@ def test_unchanged_files_are_not_read_again(folder, fake_embeddings, make_servic
     service = make_service(folder, fake_embeddings)
     first = service.index()
     assert first.files.added == 8 and first.files.failed == 1
+    assert first.store.sources == 8  # sources with chunks: the failed file has none
     read, full = _spy(monkeypatch)
 
     again = service.index()
