@@ -19,19 +19,16 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import traceback
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     ROOT,
+    Askers,
     documents,
     ms,
-    percentile,
     queries,
     synthetic_store,
 )
@@ -49,67 +46,6 @@ report = svc.index()
 print(json.dumps({"load": t1 - t0, "index": time.perf_counter() - t1,
                   "report": report.model_dump(mode="json")}))
 """
-
-
-class Askers:
-    """``n`` threads asking in a loop until stopped; latencies and errors per ask."""
-
-    def __init__(self, service, questions: list[str], n: int) -> None:  # type: ignore[no-untyped-def]
-        self.service = service
-        self.questions = questions
-        self.n = n
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.latencies: list[float] = []
-        self.errors: Counter[str] = Counter()
-        self.dropped_quotes = 0
-        self.refused = 0
-        self.first_error = ""
-
-    def _run(self, worker: int, limit: int | None) -> None:
-        i = worker
-        done = 0
-        while not self.stop.is_set() and (limit is None or done < limit):
-            q = self.questions[i % len(self.questions)]
-            i += self.n
-            done += 1
-            t0 = time.perf_counter()
-            try:
-                answer = self.service.ask(q)
-            except Exception as exc:
-                with self.lock:
-                    self.errors[type(exc).__name__] += 1
-                    self.first_error = self.first_error or traceback.format_exc()
-                continue
-            elapsed = time.perf_counter() - t0
-            with self.lock:
-                self.latencies.append(elapsed)
-                self.refused += answer.refused
-                dropped = [w for w in answer.warnings if w.startswith("Dropped a quote")]
-                if dropped or any(not c.verified for c in answer.citations):
-                    self.dropped_quotes += 1
-
-    def run(self, per_thread: int | None = None) -> list[threading.Thread]:
-        threads = [
-            threading.Thread(target=self._run, args=(w, per_thread), daemon=True)
-            for w in range(self.n)
-        ]
-        for t in threads:
-            t.start()
-        return threads
-
-    def report(self, label: str) -> dict[str, float]:
-        n = len(self.latencies)
-        errors = sum(self.errors.values())
-        p50, p99 = percentile(self.latencies, 50), percentile(self.latencies, 99)
-        print(
-            f"{label}: {n} answers, {errors} errors {dict(self.errors) or ''}, "
-            f"{self.refused} refused, {self.dropped_quotes} with dropped quotes\n"
-            f"    p50 {ms(p50)}  p99 {ms(p99)}"
-        )
-        if self.first_error:
-            print("    first error:\n" + self.first_error)
-        return {"p50": p50, "p99": p99, "errors": errors}
 
 
 def main() -> int:

@@ -69,8 +69,8 @@ print(json.dumps({"to_ready": time.time() - float(sys.argv[-1]),
 """
 
 
-def _child(code: str, *argv: str) -> dict:  # type: ignore[type-arg]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+def _child(code: str, *argv: str, env: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
     # The start time is taken last, just before the process is created.
     out = subprocess.run(
         [sys.executable, "-c", code, *argv, str(time.time())],

@@ -25,13 +25,14 @@ from core.settings import ChunkingSettings, IndexingSettings
 from core.types import Chunk, IndexReport, SourceFailure, SourceRecord, SourceText
 from index import sentence_vectors
 from index.chunking import chunk_source
-from index.lexical import open_lexical
+from index.lexical import LexicalStore, open_lexical
 from index.loaders import (
     MAX_TEXT_CHARS,
-    discover,
+    Found,
     load_bytes,
     read_source_bytes,
     relative_name,
+    scan,
 )
 from index.lock import IndexLease, IndexLock, NoLease, lock_path
 from index.manifest import Manifest, Seen
@@ -101,12 +102,11 @@ def index_sources(
     lease = IndexLease(store, lock_timeout) if shared else NoLease()
     with IndexLock(lock_path(store_dir), lock_timeout), lease:
         report = IndexReport()
-        files, refused = discover(sources_dir)
+        files, refused = scan(sources_dir)
         for source, error in refused:
             report.errors.append(SourceFailure(source=source, error=error))
         origin = sources_origin(sources_dir) if shared else None
-        names = [relative_name(p, sources_dir) for p in files]
-        present = set(names) | {s for s, _ in refused}
+        present = {f.name for f in files} | {s for s, _ in refused}
         # An earlier run that never finished (kill -9, power cut), or a store from before the
         # change log: this run reads every chunk's metadata once to repair what it left.
         since = store.generation_state()
@@ -121,18 +121,19 @@ def index_sources(
                 marked.append(True)
 
         manifest = Manifest(store_dir)
+        keywords = _Keywords(store_dir)
         seen = None if repair else manifest.load(since.value)
 
         state = Progress(files_total=len(files))
         todo: list[tuple[Path, str]] = []
-        for path, rel in zip(files, names, strict=True):
-            entry = seen.get(rel) if seen is not None else None
-            if entry is not None and _stat_unchanged(path, entry):
-                report.files.unchanged += 1
-                state.files_read += 1
-                state.files_done += 1
-            else:
-                todo.append((path, rel))
+        for found in files:
+            entry = seen.get(found.name) if seen is not None else None
+            if entry is None or not _stat_unchanged(found, entry):
+                todo.append((Path(found.path), found.name))
+        skipped = len(files) - len(todo)  # counted once: the report and progress are models
+        report.files.unchanged += skipped
+        state.files_read += skipped
+        state.files_done += skipped
         if seen is None:
             records = store.source_records()
             # On a shared server, other instances' folders are not ours to prune.
@@ -169,10 +170,9 @@ def index_sources(
             # Only what this run touches: the chunks of changed and removed files, and stored
             # chunks with the text of new ones (their vectors are reused).
             gone = sorted(listed - present - theirs)
-            chunk_meta = store.chunk_metadata_where("source", {p.source for p in plans} | set(gone))
+            touched = {p.source for p in plans} | set(gone)
             hashes = {c.text_hash for p in plans for c in p.chunks}
-            hashes -= {str(m["text_hash"]) for m in chunk_meta.values()}
-            chunk_meta.update(store.chunk_metadata_where("text_hash", hashes))
+            chunk_meta = _touched_chunks(store, keywords, since, touched, hashes)
         by_hash = {str(m["text_hash"]): i for i, m in chunk_meta.items()}
         # Text seen before (stored, or earlier in this run) is reused, so count distinct texts.
         state.chunks_total = len(
@@ -209,7 +209,7 @@ def index_sources(
             ids = sorted(i for i, m in chunk_meta.items() if m["source"] in dropped)
             store.delete_chunks(ids)
             store.delete_sentence_vectors(ids)
-            run.generation = store.log_change(gone, run.generation)
+            run.generation = store.log_change(gone, run.generation, chunk_ids={})
             for source in gone:
                 store.delete_source(source)
             for i in ids:
@@ -235,36 +235,108 @@ def index_sources(
             run.generation = store.log_change((), run.generation, everything=True)
         if marked or unfinished:
             store.unmark_run()
+        # The store's totals: when this run wrote no chunks, as the last run left them.
+        counted = manifest.source_count(since.value) if seen is not None else None
+        if counted is not None and run.generation != since:
+            # Moved by this run alone (the manifest was current): add what its records changed.
+            def has(record: SourceRecord | None) -> int:
+                return int(record is not None and record.chunks > 0)
+
+            counted += sum(has(p.record) - has(records.get(p.source)) for p in plans)
+            counted -= sum(has(records.get(g)) for g in gone)
+        report.store.sources = store.source_count() if counted is None else counted
+        ending = run.generation
+        report.store.chunks = ending.chunks if ending.seq and ending.chunks >= 0 else store.count()
         # Every file read this run (unchanged or written) and every failure, for the next run.
         failed = [Seen(f.source, -1, -1, 0, "", PIPELINE_VERSION, ok=False) for f in report.errors]
+        idle = run.generation == since and counted is not None and not hashed and not failed
         with contextlib.suppress(OSError, sqlite3.Error):  # a cache: the next run reads all
-            manifest.save(
-                run.generation.value, [*hashed.values(), *failed], gone, replace=seen is None
-            )
+            if not idle:  # nothing to record: it already says all of this
+                manifest.save(
+                    ending.value,
+                    [*hashed.values(), *failed],
+                    gone,
+                    replace=seen is None,
+                    sources=report.store.sources,
+                )
         # Also when this run changed nothing: an earlier one may have died before its update.
-        _sync_keywords(store, store_dir, run.generation)
-        report.store.sources = store.source_count()
-        report.store.chunks = store.count()
+        keywords.sync(store, ending)
+        keywords.close()
         report.seconds = round(time.monotonic() - started, 3)
         return report
 
 
-def _sync_keywords(store: Store, store_dir: Path, generation: Generation) -> None:
-    """Apply the run's changes to the keyword index now, so the next answer is as quick as any.
+class _Keywords:
+    """The store's keyword index for one run, opened when first needed.
 
-    Readers sync it themselves at their next question, so a failure here costs nothing else.
+    It mirrors every chunk's id, source and text hash at the store's generation, so the run
+    finds the chunks it touches there; at the end the run's changes are applied to it, so the
+    next answer is as quick as any. Readers sync it themselves at their next question, so a
+    failure here costs only a slower lookup.
     """
-    with contextlib.suppress(StoreError):
-        lexical = open_lexical(store_dir)
+
+    def __init__(self, store_dir: Path) -> None:
+        self.store_dir = store_dir
+        self._index: LexicalStore | None = None
+
+    def synced(self, store: Store, generation: Generation) -> LexicalStore | None:
+        """The index at ``generation``; None when it cannot be opened or brought there."""
         try:
-            lexical.sync(store, generation)
-        finally:
-            lexical.close()
+            if self._index is None:
+                self._index = open_lexical(self.store_dir)
+            self._index.sync(store, generation)
+        except (StoreError, ValueError, OSError):
+            self.close()
+            return None
+        return self._index
+
+    def sync(self, store: Store, generation: Generation) -> None:
+        """Apply the run's changes (or say nothing: readers catch up by themselves)."""
+        self.synced(store, generation)
+
+    def close(self) -> None:
+        """Let go of the index."""
+        if self._index is not None:
+            self._index.close()
+            self._index = None
 
 
-def _stat_unchanged(path: Path, entry: Seen) -> bool:
+def _touched_chunks(
+    store: Store,
+    keywords: _Keywords,
+    since: Generation,
+    sources: set[str],
+    hashes: set[str],
+) -> dict[str, dict[str, Any]]:
+    """Metadata by id of the chunks of ``sources`` and of stored chunks with a text in ``hashes``.
+
+    Their ids come from the keyword index (a local mirror of the store at ``since``) and the
+    metadata from Chroma by id, so the work follows the files touched, not the store's size.
+    Without the index, Chroma's filters by source and by hash find them (each reads the whole
+    collection).
+    """
+    if not sources and not hashes:
+        return {}
+    index = keywords.synced(store, since)
+    if index is not None:
+        try:
+            ids = index.ids_where("source", sources) | index.ids_where("hash", hashes)
+        except ValueError:
+            ids = None
+        if ids is not None:
+            return store.chunk_metadata_of(ids)
+    found = store.chunk_metadata_where("source", sources)
+    found.update(
+        store.chunk_metadata_where(
+            "text_hash", hashes - {str(m["text_hash"]) for m in found.values()}
+        )
+    )
+    return found
+
+
+def _stat_unchanged(found: Found, entry: Seen) -> bool:
     try:
-        return entry.unchanged(path.stat(), PIPELINE_VERSION)
+        return entry.unchanged(found.stat(), PIPELINE_VERSION)
     except OSError:
         return False  # gone or unreadable since listed: read it to report why
 
@@ -442,7 +514,8 @@ def _write(
         store.delete_sentence_vectors(stale)
     if fresh or moved or stale:
         # Logged before the records: a crash in between redoes these files, logging them again.
-        run.generation = store.log_change(sources, run.generation)
+        listed = {plan.source: [c.id for c in plan.chunks] for plan in group}
+        run.generation = store.log_change(sources, run.generation, chunk_ids=listed)
     now = time.time()
     records = [plan.record.model_copy(update={"indexed_at": now}) for plan in group]
     # On a shared server the extracted text goes along, so instances without the files can

@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import SourceError
@@ -34,6 +35,88 @@ def relative_name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A candidate source file: its source name, its path, and how it was listed."""
+
+    name: str  # relative to the sources folder, '/' separators
+    path: str
+    entry: os.DirEntry[str]
+
+    def stat(self) -> os.stat_result:
+        """The file's ``stat`` (following a link inside the folder), cached by the entry."""
+        return self.entry.stat()
+
+
+def scan(root: Path) -> tuple[list[Found], list[tuple[str, str]]]:
+    """List candidate source files under ``root``, as :func:`discover`, without ``Path`` objects.
+
+    Every index run lists every file: in a folder of thousands of files, making a ``Path`` and a
+    relative name for each cost more than their ``stat`` calls.
+    """
+    root_resolved = root.resolve()
+    found: list[Found] = []
+    refused: list[tuple[str, str]] = []
+    supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+
+    # os.scandir, not os.walk + pathlib: a directory entry knows whether it is a link without
+    # another system call.
+    def walk(folder: str, prefix: str) -> None:
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            refused.append(
+                (prefix[:-1] or ".", f"folder cannot be read ({why}); its files are not indexed")
+            )
+            return
+        folders: list[tuple[str, str]] = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = prefix + entry.name
+            try:
+                linked = entry.is_symlink()
+                is_dir = entry.is_dir(follow_symlinks=linked)
+            except OSError as exc:  # listed but not enterable (no execute permission)
+                refused.append((rel, f"cannot be read ({exc.strerror})"))
+                continue
+            if is_dir:
+                if not linked:
+                    folders.append((entry.path, rel + "/"))
+                    continue
+                # Folder links are not followed: outside ones would index files from elsewhere,
+                # inside ones (even to ".") would index the same files twice or loop.
+                try:
+                    inside = Path(entry.path).resolve().is_relative_to(root_resolved)
+                except (OSError, RuntimeError):
+                    inside = False
+                why = (
+                    "inside the sources folder" if inside else "leading outside the sources folder"
+                )
+                refused.append((rel, f"folder symlink {why}; not followed"))
+                continue
+            if linked:
+                try:
+                    target = Path(entry.path).resolve()
+                except (OSError, RuntimeError):  # a symlink loop
+                    refused.append((rel, "symlink cannot be resolved (loop?); not indexed"))
+                    continue
+                if not target.is_relative_to(root_resolved):
+                    refused.append((rel, "symlink leads outside the sources folder; not indexed"))
+                    continue
+            if os.path.splitext(entry.name)[1].lower() not in SUPPORTED_SUFFIXES:
+                refused.append((rel, f"unsupported file type; supported: {supported}"))
+                continue
+            found.append(Found(rel, entry.path, entry))
+        for sub, sub_prefix in folders:
+            walk(sub, sub_prefix)
+
+    walk(str(root), "")  # a folder's files by name, then its subfolders'
+    return found, refused
+
+
 def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     """List candidate source files under ``root``.
 
@@ -43,68 +126,8 @@ def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
         The files to index, and ``(source, error)`` pairs for files refused up front.
 
     """
-    root_resolved = root.resolve()
-    files: list[Path] = []
-    refused: list[tuple[str, str]] = []
-    supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-
-    # os.scandir, not os.walk + pathlib: every run lists every file, and a directory entry
-    # knows whether it is a link without another system call.
-    def walk(folder: Path) -> None:
-        try:
-            with os.scandir(folder) as listing:
-                entries = sorted(listing, key=lambda e: e.name)
-        except OSError as exc:
-            rel = relative_name(folder, root) if folder != root else "."
-            why = exc.strerror or str(exc)
-            refused.append((rel, f"folder cannot be read ({why}); its files are not indexed"))
-            return
-        folders: list[Path] = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            path = folder / entry.name
-            try:
-                linked = entry.is_symlink()
-                is_dir = path.is_dir() if linked else entry.is_dir(follow_symlinks=False)
-            except OSError as exc:  # listed but not enterable (no execute permission)
-                refused.append((relative_name(path, root), f"cannot be read ({exc.strerror})"))
-                continue
-            if is_dir:
-                if not linked:
-                    folders.append(path)
-                    continue
-                # Folder links are not followed: outside ones would index files from elsewhere,
-                # inside ones (even to ".") would index the same files twice or loop.
-                try:
-                    inside = path.resolve().is_relative_to(root_resolved)
-                except (OSError, RuntimeError):
-                    inside = False
-                why = (
-                    "inside the sources folder" if inside else "leading outside the sources folder"
-                )
-                refused.append((relative_name(path, root), f"folder symlink {why}; not followed"))
-                continue
-            if linked:
-                rel = relative_name(path, root)
-                try:
-                    target = path.resolve()
-                except (OSError, RuntimeError):  # a symlink loop
-                    refused.append((rel, "symlink cannot be resolved (loop?); not indexed"))
-                    continue
-                if not target.is_relative_to(root_resolved):
-                    refused.append((rel, "symlink leads outside the sources folder; not indexed"))
-                    continue
-            if os.path.splitext(entry.name)[1].lower() not in SUPPORTED_SUFFIXES:
-                rel = relative_name(path, root)
-                refused.append((rel, f"unsupported file type; supported: {supported}"))
-                continue
-            files.append(path)
-        for sub in folders:
-            walk(sub)
-
-    walk(root)  # a folder's files by name, then its subfolders'
-    return files, refused
+    found, refused = scan(root)
+    return [root / f.name for f in found], refused
 
 
 def read_source_bytes(path: Path, root: Path, max_bytes: int) -> bytes:

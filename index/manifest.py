@@ -81,6 +81,23 @@ class Manifest:
             return None  # unreadable: the run reads everything and writes it afresh
         return {r[0]: Seen(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows}
 
+    def source_count(self, generation: str) -> int | None:
+        """The store's count of sources with chunks, as saved at ``generation``; else None.
+
+        The count moves only with the generation, so an index run that changed nothing reports
+        it from here instead of reading every source record's id from the store.
+        """
+        if not generation or not self.path.exists():
+            return None
+        try:
+            with contextlib.closing(self._connect()) as conn:
+                rows = dict(conn.execute("SELECT key, value FROM state").fetchall())
+        except sqlite3.Error:
+            return None
+        if rows.get("generation") != generation or not rows.get("sources", "").isdigit():
+            return None
+        return int(rows["sources"])
+
     def save(
         self,
         generation: str,
@@ -88,21 +105,31 @@ class Manifest:
         dropped: Iterable[str],
         *,
         replace: bool,
+        sources: int | None = None,
     ) -> None:
-        """Record the run's files and the generation it ended at (``replace``: all of them)."""
+        """Record the run's files and the generation it ended at (``replace``: all of them).
+
+        ``sources``: the store's count of sources with chunks at that generation.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._save(generation, changed, dropped, replace=replace)
+            self._save(generation, changed, dropped, replace=replace, sources=sources)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) or not replace:
                 raise
             # Not a database (a torn or foreign file): it is only a cache, so start afresh.
             for suffix in ("", "-wal", "-journal"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-            self._save(generation, changed, dropped, replace=replace)
+            self._save(generation, changed, dropped, replace=replace, sources=sources)
 
     def _save(
-        self, generation: str, changed: Iterable[Seen], dropped: Iterable[str], *, replace: bool
+        self,
+        generation: str,
+        changed: Iterable[Seen],
+        dropped: Iterable[str],
+        *,
+        replace: bool,
+        sources: int | None,
     ) -> None:
         with contextlib.closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -118,6 +145,9 @@ class Manifest:
                     ),
                 )
                 conn.execute("INSERT OR REPLACE INTO state VALUES ('generation', ?)", (generation,))
+                conn.execute("DELETE FROM state WHERE key = 'sources'")
+                if sources is not None:
+                    conn.execute("INSERT INTO state VALUES ('sources', ?)", (str(sources),))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

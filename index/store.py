@@ -10,7 +10,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,15 @@ class Store:
             out.update(zip(got["ids"], got["metadatas"], strict=True))
         return out
 
+    def chunk_metadata_of(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """Metadata by id of the chunks ``ids`` that exist (read by id: no scan of the store)."""
+        out: dict[str, dict[str, Any]] = {}
+        names = sorted(ids)
+        for i in range(0, len(names), self.batch):
+            got = self.chunks.get(ids=names[i : i + self.batch], include=["metadatas"])
+            out.update(zip(got["ids"], got["metadatas"], strict=True))
+        return out
+
     def chunks_of_sources(self, sources: Collection[str]) -> list[Chunk]:
         """Every chunk of ``sources`` with its text (any order)."""
         out: list[Chunk] = []
@@ -157,9 +166,11 @@ class Store:
 
     def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
         """Chunks by id, in the order found."""
-        if not ids:
-            return []
-        return _chunks(self.chunks.get(ids=list(ids), include=["documents", "metadatas"]))
+        out: list[Chunk] = []
+        for i in range(0, len(ids), self.batch):
+            part = list(ids[i : i + self.batch])
+            out.extend(_chunks(self.chunks.get(ids=part, include=["documents", "metadatas"])))
+        return out
 
     def source_chunks(self, source: str) -> list[Chunk]:
         """Every chunk of one source, in reading order."""
@@ -360,13 +371,20 @@ class Store:
         return Generation(value, _seq_of(value), int(meta.get("chunks", -1)))
 
     def log_change(
-        self, sources: Collection[str], since: Generation, *, everything: bool = False
+        self,
+        sources: Collection[str],
+        since: Generation,
+        *,
+        everything: bool = False,
+        chunk_ids: Mapping[str, Sequence[str]] | None = None,
     ) -> Generation:
         """Record that the chunks of ``sources`` changed and move the generation past ``since``.
 
         Called by the one indexer holding the lock, after the chunk writes of those sources and
         before their source records (``index.indexer``). ``everything``: readers rebuild their
         keyword index in full (after a repair run, whose changes are not listed).
+        ``chunk_ids``: each source's chunk ids after the change (none for a removed source), so
+        readers fetch them by id instead of filtering every chunk by source.
         """
         seq = since.seq + 1
         value = f"{seq}.{secrets.token_hex(6)}"
@@ -378,6 +396,8 @@ class Store:
             "sources": json.dumps(sorted(sources)),
             "everything": everything,
         }
+        if chunk_ids is not None:
+            entry["chunks"] = json.dumps({s: list(chunk_ids.get(s, ())) for s in sorted(sources)})
         self.meta.upsert(
             ids=[_log_id(seq), _GEN_ID],
             embeddings=[[_unit_hash(_log_id(seq))], [0.0]],
@@ -394,6 +414,15 @@ class Store:
         None when the log cannot tell (a generation from before the log, another store's, too
         far back, a gap, or a repair run): the caller then rebuilds from all chunks.
         """
+        changed = self.chunk_ids_since(value, target)
+        return None if changed is None else sorted(changed)
+
+    def chunk_ids_since(self, value: str, target: Generation) -> dict[str, list[str] | None] | None:
+        """Each source changed between ``value`` and ``target``, with its chunk ids at ``target``.
+
+        A source's ids are None when its last entry did not list them (an older writer). None
+        for the whole when the log cannot tell, as :meth:`changes_since`.
+        """
         start = _seq_of(value)
         if not start or not target.seq or target.seq <= start or target.seq - start > LOG_KEEP:
             return None
@@ -404,15 +433,17 @@ class Store:
             for meta in got["metadatas"]:
                 if meta:
                     entries[int(meta["seq"])] = meta
-        changed: set[str] = set()
+        changed: dict[str, list[str] | None] = {}
         previous = value
         for seq in range(start + 1, target.seq + 1):
             entry = entries.get(seq)
             if entry is None or entry.get("prev") != previous or entry.get("everything"):
                 return None
-            changed.update(json.loads(str(entry["sources"])))
+            listed = json.loads(str(entry.get("chunks") or "{}"))
+            for source in json.loads(str(entry["sources"])):
+                changed[source] = listed.get(source)  # a later entry's ids replace an earlier's
             previous = str(entry["value"])
-        return sorted(changed) if previous == target.value else None
+        return changed if previous == target.value else None
 
     def run_unfinished(self) -> bool:
         """True when an index run wrote to the store and never finished (a crash)."""

@@ -147,8 +147,10 @@ def test_an_edit_reads_and_rewrites_only_the_edited_file(
     service.index()
     service.engine.bm25("topic", 3)  # the reader's keyword index is now current
 
+    before = {c.id: (c.source, c.text_hash) for c in service.store.iter_chunks()}
     read: list[object] = []
-    for name in ("chunk_metadata", "iter_chunks"):
+    # Whole-store reads, and Chroma filters (each scans the whole collection), are not made.
+    for name in ("chunk_metadata", "iter_chunks", "chunk_metadata_where", "chunks_of_sources"):
         original = getattr(Store, name)
 
         def spy(self, *args, _name=name, _original=original, **kwargs):
@@ -156,25 +158,100 @@ def test_an_edit_reads_and_rewrites_only_the_edited_file(
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(Store, name, spy)
-    applied: list[list[str]] = []
-    original_of_sources = Store.chunks_of_sources
+    by_id: list[str] = []
+    for name in ("get_chunks", "chunk_metadata_of"):
+        original = getattr(Store, name)
 
-    def of_sources(self, sources):
-        applied.append(sorted(sources))
-        return original_of_sources(self, sources)
+        def ids_spy(self, ids, _original=original):
+            by_id.extend(ids)
+            return _original(self, ids)
 
-    monkeypatch.setattr(Store, "chunks_of_sources", of_sources)
+        monkeypatch.setattr(Store, name, ids_spy)
     (src / "f2.txt").write_text(_long_text(5) + " A sentence about zeppelins was added.")
     (src / "f4.txt").unlink()
     report = service.index()
     assert report.files.changed == 1 and report.files.removed == 1
-    assert read == []  # neither the indexer nor the keyword index read every chunk
-    assert applied == [["f2.txt", "f4.txt"]]  # only the changed files are re-read
+    assert read == []
+    after = {c.id: (c.source, c.text_hash) for c in service.store.iter_chunks()}
+    new_texts = {h for s, h in after.values() if s == "f2.txt"}
+    # The changed files' chunks, and stored chunks with a new chunk's text (vectors reused).
+    touched = {i for i, (s, h) in before.items() if s in ("f2.txt", "f4.txt") or h in new_texts}
+    assert by_id and set(by_id) <= touched | set(after)
+    assert len(set(by_id) - touched) <= len(new_texts)  # at most the new chunks, fetched by id
     hits = service.engine.bm25("zeppelins", 3)
     assert [c.source for c, _ in hits][:1] == ["f2.txt"]
     ids = {c.id for c in service.store.iter_chunks()}
     assert open_lexical(Path(service.store_dir)).chunk_ids() == ids
     assert not any(c.source == "f4.txt" for c, _ in service.engine.bm25("topic", 50))
+
+
+def test_an_unchanged_run_reads_no_record_and_reports_the_same_totals(
+    tmp_path, fake_embeddings, make_service, monkeypatch
+):
+    # An unchanged run in a large folder must cost the listing and the stat calls, not a read
+    # of every source record or a count of every chunk; its totals are still the store's.
+    from index.store import Store
+
+    src = tmp_path / "docs"
+    src.mkdir()
+    for i in range(5):
+        (src / f"f{i}.txt").write_text(_long_text(3 + i))
+    (src / "bad.txt").write_bytes(b"")
+    service = make_service(src, fake_embeddings)
+    first = service.index()
+    assert first.store.sources == 5
+
+    calls: list[str] = []
+    for name in ("source_records", "get_source_records", "source_count", "count"):
+        original = getattr(Store, name)
+
+        def spy(self, *args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Store, name, spy)
+    again = service.index()
+    assert again.files.unchanged == 5 and again.files.failed == 1
+    assert again.store == first.store
+    assert set(calls) <= {"get_source_records"}  # the failed file's record, nothing else
+    calls.clear()
+    (src / "f1.txt").unlink()
+    (src / "f2.txt").write_text(_long_text(9))
+    moved = service.index()
+    truth = (service.store.source_count(), service.store.count())
+    assert (moved.store.sources, moved.store.chunks) == truth
+    assert truth[0] == 4
+    calls.clear()
+    assert service.index().store == moved.store
+    assert "source_count" not in calls and "count" not in calls
+
+
+def test_without_a_keyword_index_a_run_finds_its_chunks_by_filter(
+    tmp_path, fake_embeddings, make_service, monkeypatch
+):
+    # The keyword index is a cache: when it cannot be opened, the run filters Chroma instead
+    # and reaches the same store, reusing every vector it can.
+    import index.indexer
+    from core.errors import StoreError
+
+    src = tmp_path / "docs"
+    src.mkdir()
+    for i in range(3):
+        (src / f"f{i}.txt").write_text(_long_text(4))
+    service = make_service(src, fake_embeddings)
+    service.index()
+
+    def refuse(_store_dir):
+        raise StoreError("keyword index unavailable")
+
+    monkeypatch.setattr(index.indexer, "open_lexical", refuse)
+    (src / "f1.txt").write_text(_long_text(4) + "\n\nA closing paragraph about zeppelins.")
+    (src / "copy.txt").write_text(_long_text(4))
+    report = service.index()
+    assert report.files.changed == 1 and report.files.added == 1
+    assert report.chunks.embedded == 1  # only the new paragraph; the copy reuses vectors
+    sources = {c.source for c in service.store.iter_chunks()}
+    assert sources == {"f0.txt", "f1.txt", "f2.txt", "copy.txt"}
 
 
 def test_progress_reports_files_chunks_rate_and_eta(tmp_path, fake_embeddings, make_service):

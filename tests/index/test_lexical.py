@@ -117,6 +117,45 @@ def test_sync_applies_only_the_logged_sources(store: Store, tmp_path: Path) -> N
         assert lexical.document_frequency(token) >= memory.document_frequency(token), token
 
 
+def _write_listed(store: Store, source: str, texts: list[str]) -> list[Chunk]:
+    """As an index run writes: the log entry lists the source's chunk ids after the change."""
+    old = store.chunk_metadata_where("source", [source])
+    store.delete_chunks(sorted(old))
+    chunks = _chunks(source, texts)
+    if chunks:
+        store.add_chunks(chunks, [[1.0, 0.0, float(i)] for i in range(len(chunks))])
+    listed = {source: [c.id for c in chunks]}
+    store.log_change([source], store.generation_state(), chunk_ids=listed)
+    return chunks
+
+
+def test_logged_chunk_ids_are_read_by_id_and_found_by_source_and_hash(
+    store: Store, tmp_path: Path
+) -> None:
+    for source, texts in TEXTS.items():
+        _write_listed(store, source, texts)
+    lexical = open_lexical(tmp_path / "store")
+    lexical.sync(store)
+    start = store.generation_state()
+    _write_listed(store, "b.txt", ["A first edit of b."])
+    newest = _write_listed(store, "b.txt", ["The second edit of b mentions zeppelins."])
+    _write_listed(store, "c.txt", [])
+    # The latest entry of a source gives its ids; a removed source has none.
+    assert store.chunk_ids_since(start.value, store.generation_state()) == {
+        "b.txt": [newest[0].id],
+        "c.txt": [],
+    }
+    store.chunks_of_sources = lambda s: pytest.fail("a filter over every chunk")  # type: ignore[method-assign]
+    store.iter_chunks = lambda: pytest.fail("a full read")  # type: ignore[method-assign]
+    lexical.sync(store)
+    a_chunks = _chunks("a.txt", TEXTS["a.txt"])
+    assert lexical.chunk_ids() == {c.id for c in a_chunks} | {newest[0].id}
+    assert [i for i, _ in lexical.search("zeppelins", 3)] == [newest[0].id]
+    assert lexical.ids_where("source", ["a.txt", "c.txt"]) == {c.id for c in a_chunks}
+    assert lexical.ids_where("hash", [newest[0].text_hash, "0" * 64]) == {newest[0].id}
+    assert lexical.ids_where("source", []) == set()
+
+
 def test_a_log_that_cannot_tell_means_a_full_rebuild(store: Store, tmp_path: Path) -> None:
     _write(store, "a.txt", TEXTS["a.txt"])
     start = store.generation_state()
