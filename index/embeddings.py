@@ -20,6 +20,34 @@ from index.sentence_vectors import pool_spans
 log = logging.getLogger(__name__)
 
 
+# Padding one text up to a pass's longest costs about this many tokens' work before a pass of
+# its own is cheaper (a pass's fixed cost: ~7 ms, against ~0.15 ms a token on this CPU; see
+# bench/embedding_passes.py).
+PASS_SPLIT_TOKENS = 40
+
+
+def passes(lengths: list[int], batch_size: int, split: int = PASS_SPLIT_TOKENS) -> list[list[int]]:
+    """Group text indices into model passes: longest first, at most ``batch_size`` a pass.
+
+    A pass is padded to its longest text, so a text ``split`` tokens shorter than that starts
+    a new pass. A question's re-scored sentences (say 220, 45, 25 and 11 tokens) then take
+    two passes instead of padding all four to 220 tokens.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    out: list[list[int]] = []
+    for i in order:
+        current = out[-1] if out else None
+        if (
+            current is None
+            or len(current) >= batch_size
+            or lengths[current[0]] - lengths[i] > split
+        ):
+            out.append([i])
+        else:
+            current.append(i)
+    return out
+
+
 class LocalEmbeddings(Embeddings):
     """The packaged model, run by ONNX Runtime (default) or sentence-transformers on PyTorch.
 
@@ -66,13 +94,10 @@ class LocalEmbeddings(Embeddings):
 
         Sorted by tokens, not characters: code, tables and numbers take more tokens per
         character than prose, and each batch is padded to its longest member (by characters,
-        a PDF manual's batches were 37% padding; by tokens, 13%).
+        a PDF manual's batches were 37% padding; by tokens, 13%). See :func:`passes`.
         """
         assert self._onnx is not None
-        lengths = self.token_lengths(texts)
-        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for batch in passes(self._onnx.token_counts(texts), self.batch_size):
             with self._lock:
                 hidden, mask, offsets = self._onnx.run([texts[i] for i in batch])
             yield batch, hidden, mask, offsets
