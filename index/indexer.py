@@ -100,7 +100,16 @@ def index_sources(
         )
     batches = batches or IndexingSettings()
     lease = IndexLease(store, lock_timeout) if shared else NoLease()
-    with IndexLock(lock_path(store_dir), lock_timeout), lease:
+    with IndexLock(lock_path(store_dir), lock_timeout), contextlib.ExitStack() as held:
+        # On a shared server the lease costs a second of settling (``index.lock``); a run that
+        # would write nothing needs none.
+        if shared and (quiet := _unchanged_run(sources_dir, store, store_dir)) is not None:
+            if progress:
+                n = quiet.files.unchanged
+                progress(Progress(files_total=n, files_read=n, files_done=n))
+            quiet.seconds = round(time.monotonic() - started, 3)
+            return quiet
+        held.enter_context(lease)
         report = IndexReport()
         files, refused = scan(sources_dir)
         for source, error in refused:
@@ -264,6 +273,35 @@ def index_sources(
         keywords.close()
         report.seconds = round(time.monotonic() - started, 3)
         return report
+
+
+def _unchanged_run(sources_dir: Path, store: Store, store_dir: Path) -> IndexReport | None:
+    """The report of a run with nothing to do, found without writing; None when there is work.
+
+    Nothing to do: the manifest is at the store's generation, every file's ``stat`` is as it
+    recorded, no file is gone or refused, and no crashed run waits for repair.
+    """
+    files, refused = scan(sources_dir)
+    since = store.generation_state()
+    if refused or not since.seq or since.chunks < 0 or store.run_unfinished():
+        return None
+    manifest = Manifest(store_dir)
+    seen = manifest.load(since.value)
+    sources = manifest.source_count(since.value)
+    if seen is None or sources is None or len(seen) != len(files):
+        return None
+    for found in files:
+        entry = seen.get(found.name)
+        if entry is None or not _stat_unchanged(found, entry):
+            return None
+    keywords = _Keywords(store_dir)
+    keywords.sync(store, since)  # an earlier run may have died before its update
+    keywords.close()
+    report = IndexReport()
+    report.files.unchanged = len(files)
+    report.store.sources = sources
+    report.store.chunks = since.chunks
+    return report
 
 
 class _Keywords:

@@ -224,6 +224,37 @@ def test_instances_on_one_server_index_one_at_a_time(
     assert first.store.read_lease() is None  # released when the run ended
 
 
+def test_a_run_with_nothing_to_write_takes_no_lease(
+    tmp_path: Path, chroma_url: str, shared_sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taking the lease costs a second of settling; an unchanged re-index needs none."""
+    service = _service(shared_sources, tmp_path / "store-a", chroma_url)
+    first = service.index()
+    claims: list[str] = []
+    real_write = type(service.store).write_lease
+
+    def write_lease(self, owner, expires):  # type: ignore[no-untyped-def]
+        claims.append(owner)
+        return real_write(self, owner, expires)
+
+    monkeypatch.setattr(type(service.store), "write_lease", write_lease)
+    again = service.index()
+    assert claims == []
+    assert again.files.unchanged == 2 and again.store == first.store
+    # A new file, indexed first by another instance (the generation moved): the lease is taken.
+    other = _service(shared_sources, tmp_path / "store-b", chroma_url)
+    (shared_sources / "extra.txt").write_text("The harbour master rang the bell at noon.")
+    other.index()
+    service.index()
+    assert claims  # the lease was taken for that run
+    claims.clear()
+    with IndexLease(other.store):  # a run in progress elsewhere: nothing is skipped past it
+        other.store.mark_run("elsewhere")
+        with pytest.raises(IndexBusyError):
+            service.index()
+        other.store.unmark_run()
+
+
 def test_an_instance_without_the_files_verifies_quotes_from_the_server(
     tmp_path: Path, chroma_url: str, shared_sources: Path
 ) -> None:
