@@ -106,7 +106,8 @@ def scan(root: Path) -> tuple[list[Found], list[tuple[str, str]]]:
                 if not target.is_relative_to(root_resolved):
                     refused.append((rel, "symlink leads outside the sources folder; not indexed"))
                     continue
-            if os.path.splitext(entry.name)[1].lower() not in SUPPORTED_SUFFIXES:
+            dot = entry.name.rfind(".")  # as os.path.splitext, for names not starting with "."
+            if (entry.name[dot:].lower() if dot > 0 else "") not in SUPPORTED_SUFFIXES:
                 refused.append((rel, f"unsupported file type; supported: {supported}"))
                 continue
             found.append(Found(rel, entry.path, entry))

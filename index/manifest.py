@@ -17,8 +17,8 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 FILE_NAME = "manifest.sqlite3"
 RACY_SECONDS = 2.0
@@ -32,9 +32,8 @@ CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-@dataclass(frozen=True)
-class Seen:
-    """One file as an index run left it."""
+class Seen(NamedTuple):
+    """One file as an index run left it (a tuple: a run loads one per file in the folder)."""
 
     source: str
     size: int
@@ -79,7 +78,7 @@ class Manifest:
                 rows = conn.execute("SELECT * FROM files").fetchall()
         except sqlite3.Error:
             return None  # unreadable: the run reads everything and writes it afresh
-        return {r[0]: Seen(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows}
+        return {r[0]: Seen._make(r) for r in rows}
 
     def source_count(self, generation: str) -> int | None:
         """The store's count of sources with chunks, as saved at ``generation``; else None.
