@@ -364,8 +364,17 @@ def test_a_pdf_citation_shows_its_page_with_the_quote_highlighted(page) -> None:
     image.wait_for(state="visible")
     page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=image.element_handle())
     _timing("click_to_pdf_page_s", time.monotonic() - started)
-    image.evaluate("i => i.scrollIntoView({block: 'start'})")  # the quote is near the top
-    _shot(page, "11-pdf-page-highlight")
+    # The page image itself, whole: in a window tall enough for it (an element screenshot of
+    # something taller than the window may catch the chat scrolling under it).
+    ARTIFACTS.mkdir(exist_ok=True)
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": 2400})
+    image.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    image.screenshot(path=str(ARTIFACTS / "11-pdf-page-highlight.png"))
+    page.set_viewport_size(size)
+    exp.get_by_test_id("stDownloadButton").scroll_into_view_if_needed()
+    _shot(page, "11b-pdf-page-and-download")
     # The boxes: recompute the page for this quote and check the page shown is that image,
     # and that its highlight boxes cover the quote's glyphs.
     data = (SERVED["sources"] / PDF_NAME).read_bytes()
@@ -397,6 +406,13 @@ def test_a_pdf_citation_shows_its_page_with_the_quote_highlighted(page) -> None:
     assert image.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [view.width, view.height]
     download = exp.get_by_test_id("stDownloadButton")
     assert "Download the original file" in download.inner_text()
+    # The screenshot kept shows the highlight: inside the first box, the page is yellow-tinted.
+    shot = Image.open(ARTIFACTS / "11-pdf-page-highlight.png").convert("RGB")
+    sx, sy = shot.width / view.width, shot.height / view.height
+    x0, y0, x1, y1 = view.highlights[0]
+    box = shot.crop((int(x0 * sx), int(y0 * sy), int(x1 * sx), int(y1 * sy)))
+    r, g, b = (sum(band) / len(band) for band in zip(*box.getdata(), strict=True))
+    assert b < r - 20 and b < g - 20  # yellow: red and green well above blue
 
 
 def test_a_scoped_question_cites_only_the_chosen_source(page) -> None:  # type: ignore[no-untyped-def]
