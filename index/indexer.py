@@ -101,9 +101,14 @@ def index_sources(
     batches = batches or IndexingSettings()
     lease = IndexLease(store, lock_timeout) if shared else NoLease()
     with IndexLock(lock_path(store_dir), lock_timeout), contextlib.ExitStack() as held:
+        files, refused = scan(sources_dir)
+        manifest = Manifest(store_dir)
         # On a shared server the lease costs a second of settling (``index.lock``); a run that
         # would write nothing needs none.
-        if shared and (quiet := _unchanged_run(sources_dir, store, store_dir)) is not None:
+        if (
+            shared
+            and (quiet := _unchanged_run(files, refused, store, store_dir, manifest)) is not None
+        ):
             if progress:
                 n = quiet.files.unchanged
                 progress(Progress(files_total=n, files_read=n, files_done=n))
@@ -111,7 +116,6 @@ def index_sources(
             return quiet
         held.enter_context(lease)
         report = IndexReport()
-        files, refused = scan(sources_dir)
         for source, error in refused:
             report.errors.append(SourceFailure(source=source, error=error))
         origin = sources_origin(sources_dir) if shared else None
@@ -129,16 +133,11 @@ def index_sources(
                 store.mark_run(lease.owner)
                 marked.append(True)
 
-        manifest = Manifest(store_dir)
         keywords = _Keywords(store_dir)
         seen = None if repair else manifest.load(since.value)
 
         state = Progress(files_total=len(files))
-        todo: list[tuple[Path, str]] = []
-        for found in files:
-            entry = seen.get(found.name) if seen is not None else None
-            if entry is None or not _stat_unchanged(found, entry):
-                todo.append((Path(found.path), found.name))
+        todo = [(Path(f.path), f.name) for f in _looks_changed(files, seen)]
         skipped = len(files) - len(todo)  # counted once: the report and progress are models
         report.files.unchanged += skipped
         state.files_read += skipped
@@ -275,25 +274,25 @@ def index_sources(
         return report
 
 
-def _unchanged_run(sources_dir: Path, store: Store, store_dir: Path) -> IndexReport | None:
+def _unchanged_run(
+    files: list[Found],
+    refused: list[tuple[str, str]],
+    store: Store,
+    store_dir: Path,
+    manifest: Manifest,
+) -> IndexReport | None:
     """The report of a run with nothing to do, found without writing; None when there is work.
 
     Nothing to do: the manifest is at the store's generation, every file's ``stat`` is as it
     recorded, no file is gone or refused, and no crashed run waits for repair.
     """
-    files, refused = scan(sources_dir)
     since = store.generation_state()
     if refused or not since.seq or since.chunks < 0 or store.run_unfinished():
         return None
-    manifest = Manifest(store_dir)
     seen = manifest.load(since.value)
     sources = manifest.source_count(since.value)
-    if seen is None or sources is None or len(seen) != len(files):
+    if seen is None or sources is None or len(seen) != len(files) or _looks_changed(files, seen):
         return None
-    for found in files:
-        entry = seen.get(found.name)
-        if entry is None or not _stat_unchanged(found, entry):
-            return None
     keywords = _Keywords(store_dir)
     keywords.sync(store, since)  # an earlier run may have died before its update
     keywords.close()
@@ -302,6 +301,13 @@ def _unchanged_run(sources_dir: Path, store: Store, store_dir: Path) -> IndexRep
     report.store.sources = sources
     report.store.chunks = since.chunks
     return report
+
+
+def _looks_changed(files: list[Found], seen: dict[str, Seen] | None) -> list[Found]:
+    """The files the manifest does not show unchanged by ``stat`` (every file without one)."""
+    if seen is None:
+        return list(files)
+    return [f for f in files if (e := seen.get(f.name)) is None or not _stat_unchanged(f, e)]
 
 
 class _Keywords:
