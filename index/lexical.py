@@ -3,7 +3,7 @@
 The store-wide index (:class:`LexicalStore`) lives beside the store in ``keywords/`` and is only
 a cache of Chroma: it records the generation it reflects, and :meth:`LexicalStore.sync` brings
 it to the store's generation by re-reading only the sources the change log names since then
-(``Store.changes_since``), in one commit. A missing, damaged or foreign index, or a log that no
+(``Store.chunk_ids_since``), in one commit. A missing, damaged or foreign index, or a log that no
 longer reaches back far enough, is rebuilt from Chroma instead.
 
 Questions limited to some sources use :class:`MemoryLexical` (bm25s, built over the scope's

@@ -408,20 +408,12 @@ class Store:
             self.meta.delete(ids=[_log_id(n) for n in old])
         return Generation(value, seq, chunks)
 
-    def changes_since(self, value: str, target: Generation) -> list[str] | None:
-        """Sources whose chunks changed between generation ``value`` and ``target``.
-
-        None when the log cannot tell (a generation from before the log, another store's, too
-        far back, a gap, or a repair run): the caller then rebuilds from all chunks.
-        """
-        changed = self.chunk_ids_since(value, target)
-        return None if changed is None else sorted(changed)
-
     def chunk_ids_since(self, value: str, target: Generation) -> dict[str, list[str] | None] | None:
         """Each source changed between ``value`` and ``target``, with its chunk ids at ``target``.
 
         A source's ids are None when its last entry did not list them (an older writer). None
-        for the whole when the log cannot tell, as :meth:`changes_since`.
+        for the whole when the log cannot tell (a generation from before the log, another
+        store's, too far back, a gap, or a repair run): the caller then rebuilds from all chunks.
         """
         start = _seq_of(value)
         if not start or not target.seq or target.seq <= start or target.seq - start > LOG_KEEP:

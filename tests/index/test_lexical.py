@@ -161,14 +161,16 @@ def test_a_log_that_cannot_tell_means_a_full_rebuild(store: Store, tmp_path: Pat
     start = store.generation_state()
     _write(store, "b.txt", TEXTS["b.txt"])
     _write(store, "c.txt", TEXTS["c.txt"])
-    assert store.changes_since(start.value, store.generation_state()) == ["b.txt", "c.txt"]
-    assert store.changes_since("", store.generation_state()) is None  # nothing to start from
-    assert store.changes_since("1.feedface0000", store.generation_state()) is None  # foreign
-    assert store.changes_since("0123abcd" * 3, store.generation_state()) is None  # pre-log stamp
+    # _write logs no chunk ids (an older writer): each source is listed, its ids unknown.
+    changed = store.chunk_ids_since(start.value, store.generation_state())
+    assert changed == {"b.txt": None, "c.txt": None}
+    assert store.chunk_ids_since("", store.generation_state()) is None  # nothing to start from
+    assert store.chunk_ids_since("1.feedface0000", store.generation_state()) is None  # foreign
+    assert store.chunk_ids_since("0123abcd" * 3, store.generation_state()) is None  # pre-log stamp
     store.meta.delete(ids=[f"log:{start.seq + 1}"])  # a gap
-    assert store.changes_since(start.value, store.generation_state()) is None
+    assert store.chunk_ids_since(start.value, store.generation_state()) is None
     everything = store.log_change((), store.generation_state(), everything=True)
-    assert store.changes_since(store.generation_state().value, everything) is None
+    assert store.chunk_ids_since(store.generation_state().value, everything) is None
     assert LOG_KEEP >= 1000
 
 
@@ -222,10 +224,9 @@ def test_the_log_keeps_its_last_entries_and_a_reader_behind_them_rebuilds(
     assert now.seq == 8
     kept = store.meta.get(ids=[f"log:{n}" for n in range(1, 9)], include=[])["ids"]
     assert kept == [f"log:{n}" for n in range(5, 9)]  # the last LOG_KEEP entries
-    assert store.changes_since(behind.value, now) is None  # its entries are gone
-    assert store.changes_since(store.meta.get(ids=["log:5"])["metadatas"][0]["value"], now) == [
-        "b.txt"
-    ]
+    assert store.chunk_ids_since(behind.value, now) is None  # its entries are gone
+    kept_start = store.meta.get(ids=["log:5"])["metadatas"][0]["value"]
+    assert store.chunk_ids_since(kept_start, now) == {"b.txt": None}
     lexical = open_lexical(tmp_path / "store")  # a fresh reader: a full build
     lexical.sync(store)
     assert len(lexical) == 3 and lexical.search("zeppelin version 6", 1)
