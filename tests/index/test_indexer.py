@@ -14,6 +14,22 @@ def _long_text(n: int = 30) -> str:
     )
 
 
+def _calls_to(monkeypatch, *names: str) -> list[str]:
+    """The names of the ``Store`` methods among ``names`` called from now on, in order."""
+    from index.store import Store
+
+    calls: list[str] = []
+    for name in names:
+        original = getattr(Store, name)
+
+        def spy(self, *args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Store, name, spy)
+    return calls
+
+
 def test_first_index_then_unchanged_embeds_nothing(sources_dir, fake_embeddings, make_service):
     service = make_service(sources_dir, fake_embeddings)
     first = service.index()
@@ -148,16 +164,10 @@ def test_an_edit_reads_and_rewrites_only_the_edited_file(
     service.engine.bm25("topic", 3)  # the reader's keyword index is now current
 
     before = {c.id: (c.source, c.text_hash) for c in service.store.iter_chunks()}
-    read: list[object] = []
     # Whole-store reads, and Chroma filters (each scans the whole collection), are not made.
-    for name in ("chunk_metadata", "iter_chunks", "chunk_metadata_where", "chunks_of_sources"):
-        original = getattr(Store, name)
-
-        def spy(self, *args, _name=name, _original=original, **kwargs):
-            read.append(_name)
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(Store, name, spy)
+    read = _calls_to(
+        monkeypatch, "chunk_metadata", "iter_chunks", "chunk_metadata_where", "chunks_of_sources"
+    )
     by_id: list[str] = []
     for name in ("get_chunks", "chunk_metadata_of"):
         original = getattr(Store, name)
@@ -190,8 +200,6 @@ def test_an_unchanged_run_reads_no_record_and_reports_the_same_totals(
 ):
     # An unchanged run in a large folder must cost the listing and the stat calls, not a read
     # of every source record or a count of every chunk; its totals are still the store's.
-    from index.store import Store
-
     src = tmp_path / "docs"
     src.mkdir()
     for i in range(5):
@@ -201,15 +209,7 @@ def test_an_unchanged_run_reads_no_record_and_reports_the_same_totals(
     first = service.index()
     assert first.store.sources == 5
 
-    calls: list[str] = []
-    for name in ("source_records", "get_source_records", "source_count", "count"):
-        original = getattr(Store, name)
-
-        def spy(self, *args, _name=name, _original=original, **kwargs):
-            calls.append(_name)
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(Store, name, spy)
+    calls = _calls_to(monkeypatch, "source_records", "get_source_records", "source_count", "count")
     again = service.index()
     assert again.files.unchanged == 5 and again.files.failed == 1
     assert again.store == first.store
